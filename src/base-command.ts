@@ -1,0 +1,98 @@
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { asNicmigError, ExitCode, NicmigError, UsageError } from './errors.js';
+import { renderError } from './ui/render-error.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
+
+/**
+ * Every nicmig command extends this. It owns the global flags and the one way errors end a
+ * command: a message on stderr (or an `{"status":"error","error":{...}}` document on stdout
+ * under --json) and the documented exit code of the error's class.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    verbose: Flags.boolean({
+      char: 'v',
+      description: 'Log protocol traffic and decisions to stderr.',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
+    config: Flags.string({
+      description: 'Inventory file (hosts, VMs). Default: $XDG_CONFIG_HOME/nicmig/config.yaml.',
+      env: 'NICMIG_CONFIG',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected args!: BaseArgs<T>;
+
+  public override async init(): Promise<void> {
+    await super.init();
+    try {
+      const { args, flags } = await this.parse({
+        flags: this.ctor.flags,
+        baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+        enableJsonFlag: this.ctor.enableJsonFlag,
+        args: this.ctor.args,
+        strict: this.ctor.strict,
+      });
+      this.flags = flags as BaseFlags<T>;
+      this.args = args as BaseArgs<T>;
+    } catch (error) {
+      throw toUsageError(error);
+    }
+  }
+
+  /** Logs to stderr when --verbose is on; never to stdout, which belongs to results. */
+  protected debugLog(message: string): void {
+    if (this.flags?.verbose) process.stderr.write(`${message}\n`);
+  }
+
+  /** Writes a result line to stdout. */
+  protected out(text: string): void {
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    // oclif's own exit (this.exit) and help requests pass through untouched.
+    if (error instanceof Errors.ExitError) throw error;
+    const nicmigError: NicmigError =
+      error instanceof NicmigError ? error : asNicmigError(isOclifParseError(error) ? toUsageError(error) : error);
+    // Set the exit code ourselves: oclif 4 would end a --json run with 1 whatever the error.
+    process.exitCode = nicmigError.exitCode;
+    if (this.jsonEnabled()) {
+      this.logJson({ status: 'error', error: nicmigError.toJSON() });
+    } else {
+      process.stderr.write(renderError(nicmigError, { verbose: Boolean(this.flags?.verbose) }));
+    }
+    return undefined;
+  }
+
+  protected override toSuccessJson(result: unknown): unknown {
+    return result;
+  }
+
+  /** JSON on stdout, one document, no colour codes (machines parse it). */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+}
+
+function isOclifParseError(error: unknown): boolean {
+  return error instanceof Errors.CLIError && (error as { oclif?: { exit?: number } }).oclif?.exit === 2;
+}
+
+function toUsageError(error: unknown): unknown {
+  if (error instanceof NicmigError) return error;
+  if (error instanceof Errors.CLIError || (error instanceof Error && /flag|argument|Expected/i.test(error.message))) {
+    const message = (error as Error).message.split('\n')[0] ?? 'invalid usage';
+    return new UsageError('BAD_USAGE', message, { cause: error, hint: 'see --help' });
+  }
+  return error;
+}
+
+export { ExitCode };
