@@ -245,8 +245,8 @@ export class QmpClient {
   destroy(): void {
     if (this.terminalError) return;
     this.closing = true;
-    this.stream.destroy();
     this.terminate(new QmpDisconnectedError(`connection to ${this.peerName} closed by nicmig`));
+    this.stream.destroy();
   }
 
   private send(command: PendingCommand): void {
@@ -353,8 +353,8 @@ export class QmpClient {
   }
 
   private fatal(error: QmpProtocolError): void {
-    this.stream.destroy();
     this.terminate(error);
+    this.stream.destroy();
   }
 
   private terminate(error: QmpError): void {
