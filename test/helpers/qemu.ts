@@ -1,0 +1,167 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe } from '@jest/globals';
+import { QmpClient, type QmpClientOptions } from '../../src/qmp/client.js';
+
+export const QEMU_BINARY = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
+
+let available: boolean | undefined;
+export function qemuAvailable(): boolean {
+  if (available === undefined) {
+    available = spawnSync(QEMU_BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+  }
+  return available;
+}
+
+export function kvmUsable(): boolean {
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `describe` for suites that need real QEMU. Without QEMU the suite is skipped with a loud
+ * note, except under CI=true, where a missing QEMU fails the run: CI must never pass
+ * because the real-QEMU suites quietly did not run.
+ */
+export function describeWithQemu(name: string, body: () => void): void {
+  if (qemuAvailable()) {
+    describe(name, body);
+    return;
+  }
+  if (process.env.CI === 'true') {
+    throw new Error(`${QEMU_BINARY} not found but CI=true: the real-QEMU suite "${name}" must run (apt-get install qemu-system-x86)`);
+  }
+  process.stderr.write(`SKIPPED real-QEMU suite "${name}": ${QEMU_BINARY} not found (apt-get install qemu-system-x86)\n`);
+  describe.skip(name, body);
+}
+
+export interface QemuOptions {
+  name: string;
+  memoryMiB?: number;
+  /** Back guest RAM with this file (shared), so tests can read it. */
+  memoryFile?: string;
+  /** Start paused (-S). */
+  paused?: boolean;
+  /** Start as a migration destination (-incoming defer). */
+  incoming?: boolean;
+  /** `kvm` uses KVM when usable and TCG otherwise; `tcg` forces TCG. */
+  accel?: 'kvm' | 'tcg';
+  extraArgs?: string[];
+}
+
+export interface QemuProcess {
+  name: string;
+  qmpPath: string;
+  child: ChildProcess;
+  pid: number;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+  /** Connects a QMP client (negotiated unless told otherwise), retrying until the socket is up. */
+  connect(options?: QmpClientOptions): Promise<QmpClient>;
+}
+
+/**
+ * Starts QEMU processes for one test and guarantees they are gone afterwards:
+ * `cleanup()` SIGKILLs what is left and removes the directory, and a process exit hook
+ * does the same if the test runner itself dies.
+ */
+export class QemuHarness {
+  readonly dir: string;
+  private readonly processes: QemuProcess[] = [];
+  private readonly clients: QmpClient[] = [];
+
+  constructor(label = 'qemu') {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-${label}-`));
+    liveHarnesses.add(this);
+  }
+
+  start(options: QemuOptions): QemuProcess {
+    const qmpPath = path.join(this.dir, `${options.name}.qmp`);
+    const memoryMiB = options.memoryMiB ?? 64;
+    const args = ['-nodefaults', '-no-user-config', '-display', 'none', '-name', options.name, '-m', `${memoryMiB}M`];
+    // Always a named memory backend, so that any two processes of the harness have the same
+    // RAM block names and can migrate into each other.
+    const backend = options.memoryFile
+      ? `memory-backend-file,id=mem,size=${memoryMiB}M,mem-path=${options.memoryFile},share=on`
+      : `memory-backend-ram,id=mem,size=${memoryMiB}M`;
+    args.push('-object', backend, '-machine', 'q35,memory-backend=mem');
+    if ((options.accel ?? 'kvm') === 'kvm') args.push('-accel', 'kvm', '-accel', 'tcg');
+    else args.push('-accel', 'tcg');
+    args.push('-qmp', `unix:${qmpPath},server=on,wait=off`);
+    if (options.paused) args.push('-S');
+    if (options.incoming) args.push('-incoming', 'defer');
+    args.push(...(options.extraArgs ?? []));
+
+    const child = spawn(QEMU_BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: -1, signal: null }));
+    });
+    let hasExited = false;
+    void exited.then(() => {
+      hasExited = true;
+    });
+    const process: QemuProcess = {
+      name: options.name,
+      qmpPath,
+      child,
+      pid: child.pid ?? -1,
+      exited,
+      stderr: () => stderr,
+      connect: async (clientOptions = {}) => {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          if (hasExited) throw new Error(`QEMU ${options.name} exited before its QMP socket was up: ${stderr.trim()}`);
+          try {
+            const client = await QmpClient.connect(`unix:${qmpPath}`, { peerName: options.name, ...clientOptions });
+            this.clients.push(client);
+            return client;
+          } catch (error) {
+            const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+            if ((errno !== 'ENOENT' && errno !== 'ECONNREFUSED') || Date.now() > deadline) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+      },
+    };
+    this.processes.push(process);
+    return process;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const client of this.clients) client.destroy();
+    for (const process of this.processes) {
+      if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill('SIGKILL');
+    }
+    await Promise.all(this.processes.map((p) => p.exited));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    liveHarnesses.delete(this);
+  }
+
+  killAllSync(): void {
+    for (const process of this.processes) {
+      try {
+        process.child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const liveHarnesses = new Set<QemuHarness>();
+process.on('exit', () => {
+  for (const harness of liveHarnesses) harness.killAllSync();
+});
