@@ -57,13 +57,16 @@ export interface ExecuteOptions<T> {
 }
 
 interface PendingCommand {
-  id: string;
+  /** Numeric: QEMU 7.2 parses a string id measurably slower (bench/qmp). */
+  id: number;
   name: string;
   args: Record<string, unknown> | undefined;
   schema: z.ZodType<unknown> | undefined;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() after which the command times out; Infinity for none. */
+  deadline: number;
+  timeoutMs: number;
   sent: boolean;
 }
 
@@ -83,7 +86,10 @@ export interface QmpClientStats {
 export class QmpClient {
   readonly stats: QmpClientStats = { sent: 0, received: 0, events: 0, dropped: 0 };
   private readonly decoder: QmpLineDecoder;
-  private readonly pending = new Map<string, PendingCommand>();
+  private readonly pending = new Map<number, PendingCommand>();
+  /** One timer for the earliest deadline, not one per command: cheaper per round trip. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimerAt = Infinity;
   private readonly queue: PendingCommand[] = [];
   private readonly listeners = new Set<QmpEventListener>();
   private inFlight = 0;
@@ -185,21 +191,20 @@ export class QmpClient {
   execute<T = unknown>(name: string, args?: Record<string, unknown>, options: ExecuteOptions<T> = {}): Promise<T> {
     if (this.terminalError) return Promise.reject(this.terminalError);
     return new Promise<T>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
       const command: PendingCommand = {
-        id: `nicmig-${this.nextId++}`,
+        id: this.nextId++,
         name,
         args,
         schema: options.schema as z.ZodType<unknown> | undefined,
         resolve: resolve as (value: unknown) => void,
         reject,
-        timer: undefined,
+        deadline: timeoutMs > 0 && Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Infinity,
+        timeoutMs,
         sent: false,
       };
-      const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        command.timer = setTimeout(() => this.onTimeout(command, timeoutMs), timeoutMs);
-      }
       this.pending.set(command.id, command);
+      if (command.deadline < this.deadlineTimerAt) this.armDeadlineTimer(command.deadline);
       if (this.inFlight < this.maxInFlight) this.send(command);
       else this.queue.push(command);
     });
@@ -261,7 +266,8 @@ export class QmpClient {
   }
 
   private finish(command: PendingCommand): void {
-    if (command.timer) clearTimeout(command.timer);
+    // The deadline timer stays armed (unref'd) when nothing is pending: re-arming it on
+    // every call costs more than the round trip's own work (bench/qmp).
     this.pending.delete(command.id);
     if (command.sent) {
       this.inFlight--;
@@ -273,14 +279,39 @@ export class QmpClient {
     }
   }
 
-  private onTimeout(command: PendingCommand, timeoutMs: number): void {
-    if (!this.pending.has(command.id)) return;
-    this.finish(command);
-    command.reject(
-      new QmpTimeoutError(`${command.name}: no reply from ${this.peerName} within ${timeoutMs} ms`, {
-        details: { command: command.name, timeoutMs },
-      }),
-    );
+  private armDeadlineTimer(at: number): void {
+    this.disarmDeadlineTimer();
+    this.deadlineTimerAt = at;
+    this.deadlineTimer = setTimeout(() => this.expireCommands(), Math.max(0, at - performance.now()) + 1);
+    // The socket keeps the process alive while commands are pending; the timer need not.
+    this.deadlineTimer.unref();
+  }
+
+  private disarmDeadlineTimer(): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAt = Infinity;
+  }
+
+  /** Fails the commands whose deadline has passed and re-arms for the next one. */
+  private expireCommands(): void {
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const command of [...this.pending.values()]) {
+      if (command.deadline <= now) {
+        this.finish(command);
+        command.reject(
+          new QmpTimeoutError(`${command.name}: no reply from ${this.peerName} within ${command.timeoutMs} ms`, {
+            details: { command: command.name, timeoutMs: command.timeoutMs },
+          }),
+        );
+      } else if (command.deadline < next) {
+        next = command.deadline;
+      }
+    }
+    if (next < Infinity && this.pending.size > 0) this.armDeadlineTimer(next);
   }
 
   private onData(chunk: Buffer): void {
@@ -323,7 +354,7 @@ export class QmpClient {
       return;
     }
     const id = message.id;
-    const command = typeof id === 'string' ? this.pending.get(id) : undefined;
+    const command = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (!command || !command.sent) {
       this.stats.dropped++;
       return;
@@ -365,10 +396,8 @@ export class QmpClient {
     this.pending.clear();
     this.queue.length = 0;
     this.inFlight = 0;
-    for (const command of commands) {
-      if (command.timer) clearTimeout(command.timer);
-      command.reject(error);
-    }
+    this.disarmDeadlineTimer();
+    for (const command of commands) command.reject(error);
     for (const listener of this.listeners) listener.terminate(error);
     this.listeners.clear();
     this.resolveClosed(error);
