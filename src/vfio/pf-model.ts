@@ -1,0 +1,127 @@
+/**
+ * A fresh VF as the i40e PF sees it: apply one request, get the PF's status, its reply and
+ * the VF's next state. The simulated PF and the property tests ("the plan rebuilds the
+ * state") use it; it shares `applyAccepted` with the reducer.
+ */
+import { VirtchnlError } from './errors.js';
+import { resolveFacts, LEGACY_VF_CAPS, type DestinationFacts, type ResolvedFacts } from './facts.js';
+import { encodeReply, type PfReply, type VfRequest } from './messages.js';
+import { EventCode, EventSeverity, I40E, Op, Status, VSI_TYPE_SRIOV } from './opcodes.js';
+import { applyAccepted, cloneVfState, type VfState } from './state.js';
+import { validateVfRequest, type VfRequestContext } from './validate.js';
+
+export interface PfOutcome {
+  state: VfState;
+  /** virtchnl status of the reply (SUCCESS also when there is no reply) */
+  status: number;
+  /** reply payload; null when the PF sends none (RESET_VF, a granted REQUEST_QUEUES) */
+  reply: Buffer | null;
+  /** why the PF refused, when it did */
+  error: VirtchnlError | null;
+  /** the PF reset the VF; it sends EVENT RESET_IMPENDING (see resetImpendingEvent) */
+  reset: boolean;
+}
+
+/** What the PF checks a request against, from the VF's state and the PF's policy. */
+export function requestContext(state: VfState, facts: DestinationFacts | ResolvedFacts): VfRequestContext {
+  const f = resolveFacts(facts);
+  return {
+    active: state.active,
+    vsiId: state.resources?.vsiId ?? f.vsiId,
+    numQueuePairs: state.resources?.numQueuePairs ?? 0,
+    maxVectors: state.resources?.maxVectors ?? f.maxVectors,
+    apiVersion: state.vfVersion ?? { major: 1, minor: 0 },
+    trusted: f.trusted,
+    maxMacFilters: f.maxMacFilters,
+    maxVlanFilters: f.maxVlanFilters,
+    hostMac: f.hostMac ?? null,
+    portVlan: f.portVlan ?? null,
+    rssKeySize: state.resources?.rssKeySize ?? f.rssKeySize,
+    rssLutSize: state.resources?.rssLutSize ?? f.rssLutSize,
+    macs: state.macs,
+    vlans: state.vlans,
+  };
+}
+
+/** Applies one VF -> PF message to a VF under `facts`; pure: `state` is not modified. */
+export function applyVfRequest(state: VfState, opcode: number, payload: Uint8Array, facts: DestinationFacts): PfOutcome {
+  const f = resolveFacts(facts);
+  const checked = validateVfRequest(opcode, payload, requestContext(state, f));
+  if (!checked.ok) return { state, status: checked.error.status, reply: Buffer.alloc(0), error: checked.error, reset: false };
+  const request = checked.request;
+  const next = cloneVfState(state);
+
+  if (request.opcode === Op.REQUEST_QUEUES && 'numQueuePairs' in request) {
+    const wanted = request.numQueuePairs;
+    if (wanted === 0 || wanted > Math.min(f.numQueuePairs, I40E.MAX_VF_QUEUES)) {
+      // Refused: the PF offers what it can, with SUCCESS, and does not reset.
+      const offer = encodeReply({ opcode: Op.REQUEST_QUEUES, numQueuePairs: Math.min(f.numQueuePairs, I40E.MAX_VF_QUEUES) });
+      return { state, status: Status.SUCCESS, reply: offer, error: null, reset: false };
+    }
+    applyAccepted(next, request, null);
+    return { state: next, status: Status.SUCCESS, reply: null, error: null, reset: true };
+  }
+  if (request.opcode === Op.CONFIG_PROMISCUOUS_MODE && !f.trusted) {
+    // i40e lies to an untrusted VF on purpose: SUCCESS, and nothing changes.
+    return { state, status: Status.SUCCESS, reply: Buffer.alloc(0), error: null, reset: false };
+  }
+  const reply = replyFor(request, next, f);
+  applyAccepted(next, request, reply);
+  if (request.opcode === Op.RESET_VF) return { state: next, status: Status.SUCCESS, reply: null, error: null, reset: true };
+  return { state: next, status: Status.SUCCESS, reply: reply ? encodeReply(reply) : Buffer.alloc(0), error: null, reset: false };
+}
+
+function replyFor(request: VfRequest, state: VfState, f: ResolvedFacts): PfReply | null {
+  switch (request.opcode) {
+    case Op.VERSION:
+      return { opcode: Op.VERSION, version: { ...f.apiVersion } };
+    case Op.GET_VF_RESOURCES: {
+      const asked = 'caps' in request && request.caps !== null ? request.caps : LEGACY_VF_CAPS;
+      const queuePairs = Math.min(state.requestedQueuePairs ?? f.defaultQueuePairs, f.numQueuePairs);
+      return {
+        opcode: Op.GET_VF_RESOURCES,
+        resource: {
+          numQueuePairs: queuePairs,
+          maxVectors: f.maxVectors,
+          maxMtu: f.maxMtu,
+          vfCapFlags: (asked & f.supportedCaps) >>> 0,
+          rssKeySize: f.rssKeySize,
+          rssLutSize: f.rssLutSize,
+          vsis: [{ vsiId: f.vsiId, numQueuePairs: queuePairs, vsiType: VSI_TYPE_SRIOV, qsetHandle: f.vsiId, defaultMacAddr: f.hostMac?.toLowerCase() ?? '00:00:00:00:00:00' }],
+        },
+      };
+    }
+    case Op.GET_RSS_HENA_CAPS:
+      return { opcode: Op.GET_RSS_HENA_CAPS, hena: I40E.DEFAULT_HENA_CAPS };
+    case Op.GET_STATS:
+      return {
+        opcode: Op.GET_STATS,
+        stats: {
+          rxBytes: 0n,
+          rxUnicast: 0n,
+          rxMulticast: 0n,
+          rxBroadcast: 0n,
+          rxDiscards: 0n,
+          rxUnknownProtocol: 0n,
+          txBytes: 0n,
+          txUnicast: 0n,
+          txMulticast: 0n,
+          txBroadcast: 0n,
+          txDiscards: 0n,
+          txErrors: 0n,
+        },
+      };
+    default:
+      return null;
+  }
+}
+
+/** The EVENT the PF sends before it resets a VF. */
+export function resetImpendingEvent(): Buffer {
+  return encodeReply({ opcode: Op.EVENT, event: { event: EventCode.RESET_IMPENDING, linkSpeed: 0, linkStatus: 0, severity: EventSeverity.CERTAIN_DOOM } });
+}
+
+/** A link-change EVENT (link_speed as virtchnl_link_speed bits, e.g. 0x10 = 40G). */
+export function linkChangeEvent(up: boolean, linkSpeed = 0x10): Buffer {
+  return encodeReply({ opcode: Op.EVENT, event: { event: EventCode.LINK_CHANGE, linkSpeed: up ? linkSpeed : 0, linkStatus: up ? 1 : 0, severity: EventSeverity.INFO } });
+}
