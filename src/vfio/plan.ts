@@ -87,7 +87,7 @@ export function checkCompatibility(state: VfState, facts: DestinationFacts): str
   if (state.rss.key && state.rss.key.length !== f.rssKeySize) reasons.push(`the RSS key is ${state.rss.key.length} bytes; the destination PF takes ${f.rssKeySize}`);
   if (state.rss.lut && state.rss.lut.length !== f.rssLutSize) reasons.push(`the RSS LUT has ${state.rss.lut.length} entries; the destination PF takes ${f.rssLutSize}`);
   const usedVector = Math.max(-1, ...state.irqMap.keys());
-  if (usedVector >= f.maxVectors) reasons.push(`the guest maps interrupt vector ${usedVector}; the destination VF has ${f.maxVectors} vectors`);
+  if (usedVector >= f.maxVectors && !(r && r.maxVectors > f.maxVectors)) reasons.push(`the guest maps interrupt vector ${usedVector}; the destination VF has ${f.maxVectors} vectors`);
   return reasons;
 }
 

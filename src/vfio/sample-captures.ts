@@ -13,8 +13,9 @@ import { RECORD_HEADER_SIZE, parseCapture } from './capture.js';
 /** Capabilities a current iavf asks for (those the reference names). */
 export const IAVF_CAPS = Cap.L2 | Cap.RSS_PF | Cap.RSS_AQ | Cap.RSS_REG | Cap.VLAN | Cap.WB_ON_ITR | Cap.REQ_QUEUES | Cap.RSS_PCTYPE_V2 | Cap.RX_POLLING;
 
-export const SAMPLE_FACTS: DestinationFacts = defaultDestinationFacts({ vsiId: 17, trusted: true, numQueuePairs: 4, vfId: 3 });
 export const SAMPLE_MAC = '52:54:00:a1:b2:c3';
+/** The source host of the fixtures: a trusted VF whose MAC the host set. */
+export const SAMPLE_FACTS: DestinationFacts = defaultDestinationFacts({ vsiId: 17, trusted: true, numQueuePairs: 4, vfId: 3, hostMac: SAMPLE_MAC });
 const START_NS = 1_700_000_000_000_000_000n;
 
 /** Deterministic key and LUT, as iavf fills them (netdev_rss_key_fill is random; ours is fixed). */
@@ -125,7 +126,7 @@ export function buildRuntimeCapture(): Buffer {
  * for 32 (the PF offers 16), and a PF-initiated reset with a third bring-up.
  */
 export function buildRequestQueuesCapture(): Buffer {
-  const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 16, defaultQueuePairs: 4, maxVectors: 9, vfId: 3 });
+  const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 16, defaultQueuePairs: 4, maxVectors: 9, vfId: 3, hostMac: SAMPLE_MAC });
   const pf = new RecordingPf(facts, { startNs: START_NS });
   iavfBringUp(pf);
   pf.send({ opcode: Op.REQUEST_QUEUES, numQueuePairs: 8 });
@@ -176,7 +177,7 @@ function random(seed: number): () => number {
  * records. Some requests exceed the untrusted limits and are refused, as they would be.
  */
 export function buildChurnCapture(records: number, seed = 1): Buffer {
-  const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 4, vfId: 3 });
+  const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 4, vfId: 3, hostMac: SAMPLE_MAC });
   const pf = new RecordingPf(facts, { startNs: START_NS, stepNs: 1_000n });
   const rand = random(seed);
   iavfBringUp(pf);

@@ -43,7 +43,7 @@ const requestStep: fc.Arbitrary<Step> = fc.oneof(
       build: (vsiId: number) => ({ opcode: Op.CONFIG_IRQ_MAP, vectors: vectors.map((v) => ({ vsiId, ...v })) }),
     })),
   },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(Op.ENABLE_QUEUES, Op.DISABLE_QUEUES), bitmap, bitmap).map(([opcode, rx, tx]) => ({ kind: 'request' as const, build: (vsiId: number) => ({ opcode, vsiId, rxQueues: rx, txQueues: tx }) as VfRequest })) },
+  { weight: 3, arbitrary: fc.tuple(fc.constantFrom(Op.ENABLE_QUEUES, Op.ENABLE_QUEUES, Op.DISABLE_QUEUES), bitmap, bitmap).map(([opcode, rx, tx]) => ({ kind: 'request' as const, build: (vsiId: number) => ({ opcode, vsiId, rxQueues: rx, txQueues: tx }) as VfRequest })) },
   { weight: 1, arbitrary: fc.constantFrom(Op.ENABLE_VLAN_STRIPPING, Op.DISABLE_VLAN_STRIPPING, Op.GET_RSS_HENA_CAPS).map((opcode) => ({ kind: 'request' as const, build: () => ({ opcode }) as VfRequest })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'request' as const, build: (vsiId: number) => ({ opcode: Op.GET_STATS, vsiId, rxQueues: 0, txQueues: 0 }) as VfRequest }) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 10 }).map((n) => ({ kind: 'request' as const, build: () => ({ opcode: Op.REQUEST_QUEUES, numQueuePairs: n }) as VfRequest })) },

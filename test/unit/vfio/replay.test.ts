@@ -69,7 +69,7 @@ describe('reduce, plan, replay on a fresh VF', () => {
         expect(withoutVsi(rebuilt)).toEqual(withoutVsi(state));
         if (rebuilt.resources) expect(rebuilt.resources.vsiId).toBe(vsiId);
       }),
-      { numRuns: 150 },
+      { numRuns: 300 },
     );
     if (process.env.SHOW_SEEN) console.log(seen);
     for (const [kind, count] of Object.entries(seen)) expect([kind, count > 5]).toEqual([kind, true]);
