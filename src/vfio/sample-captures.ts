@@ -181,6 +181,9 @@ export function buildChurnCapture(records: number, seed = 1): Buffer {
   const pf = new RecordingPf(facts, { startNs: START_NS, stepNs: 1_000n });
   const rand = random(seed);
   iavfBringUp(pf);
+  // Every request below adds two records (request, reply); an extra link event makes the
+  // count come out exact.
+  if ((records - pf.writer.recordCount) % 2 === 1) pf.linkChange(true);
   const vsi = facts.vsiId;
   const groupMac = (n: number): string => `01:00:5e:00:00:${n.toString(16).padStart(2, '0')}`;
   while (pf.writer.recordCount < records) {
