@@ -188,7 +188,15 @@ describeWithQemu('live migration between two real QEMU 7.2 processes', () => {
     const completed = src.client.waitFor('MIGRATION', (e) => e.data?.status === 'completed', 60_000);
     await src.migrate(`tcp:127.0.0.1:${port}`);
     await completed;
-    expect(await src.queryStatus()).toMatchObject({ status: 'postmigrate', running: false });
+    // MIGRATION completed can arrive while the source still says finish-migrate; postmigrate
+    // follows when QEMU's migration thread has cleaned up.
+    const deadline = Date.now() + 10_000;
+    let status = await src.queryStatus();
+    while (status.status === 'finish-migrate' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      status = await src.queryStatus();
+    }
+    expect(status).toMatchObject({ status: 'postmigrate', running: false });
     destination.child.kill('SIGKILL');
     await destination.exited;
     const resumed = src.client.waitFor('RESUME', undefined, 10_000);

@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
+import { VmSpecSchema, type VmSpec } from './vm-spec.js';
+
+/**
+ * The inventory: which hosts exist, how to reach them, and the VMs nicmig may move. One YAML
+ * file; every error names the file and the path of the bad field.
+ */
+
+const HostSchema = z.object({
+  /** `qemu`: QEMU processes on this machine; `sim`: a simulated host (`nicmig sim host`). */
+  kind: z.enum(['qemu', 'sim']).default('qemu'),
+  /** Address the destination's migration listener binds to, reachable from the other hosts. */
+  migrationAddress: z.string().min(1).default('127.0.0.1'),
+  /** Where the host's QMP sockets live: <runDir>/<vm>.qmp. */
+  runDir: z.string().min(1),
+  qemuBinary: z.string().min(1).default('qemu-system-x86_64'),
+  /** kvm falls back to tcg when /dev/kvm is not usable. */
+  accel: z.enum(['kvm', 'tcg']).default('kvm'),
+});
+export type HostConfig = z.infer<typeof HostSchema> & { name: string };
+
+export const InventorySchema = z.object({
+  stateDir: z.string().min(1).optional(),
+  qmpExtensionPrefix: z.string().default(DEFAULT_EXTENSION_PREFIX),
+  hosts: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a host name of letters, digits, _ . -'), HostSchema),
+  vms: z.array(VmSpecSchema).default([]),
+});
+
+export interface Inventory {
+  file: string;
+  stateDir: string;
+  qmpExtensionPrefix: string;
+  hosts: Map<string, HostConfig>;
+  vms: Map<string, VmSpec>;
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
+  return path.join(base, 'nicmig', 'config.yaml');
+}
+
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.length > 0 ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'nicmig');
+}
+
+/** Reads and validates the inventory; relative paths in it are relative to the file. */
+export function loadInventory(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Inventory {
+  const configPath = path.resolve(file ?? defaultConfigPath(env));
+  let text: string;
+  try {
+    text = fs.readFileSync(configPath, 'utf8');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ConfigError(missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE', `cannot read inventory ${configPath}: ${(error as Error).message}`, {
+      cause: error,
+      details: { file: configPath },
+      hint: missing ? 'pass --config FILE, set NICMIG_CONFIG, or create it (docs/configuration.md); `nicmig lab up` writes one for a simulated lab' : undefined,
+    });
+  }
+  return parseInventory(text, configPath, env);
+}
+
+export function parseInventory(text: string, configPath: string, env: NodeJS.ProcessEnv = process.env): Inventory {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text, { prettyErrors: true });
+  } catch (error) {
+    const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    throw new ConfigError('CONFIG_INVALID', `${configPath}${position ? `:${position.line}:${position.col}` : ''}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, {
+      cause: error,
+      details: { file: configPath, line: position?.line, column: position?.col },
+    });
+  }
+  const parsed = InventorySchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+    throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${issues.join('\n  - ')}`, {
+      details: { file: configPath, issues },
+    });
+  }
+  const base = path.dirname(configPath);
+  const hosts = new Map<string, HostConfig>();
+  for (const [name, host] of Object.entries(parsed.data.hosts)) hosts.set(name, { ...host, name, runDir: path.resolve(base, host.runDir) });
+  const vms = new Map<string, VmSpec>();
+  const duplicates: string[] = [];
+  parsed.data.vms.forEach((vm, index) => {
+    if (vms.has(vm.name)) duplicates.push(`vms[${index}].name: duplicate VM name '${vm.name}'`);
+    const backend = vm.memoryBackend.type === 'file' ? { type: 'file' as const, path: path.resolve(base, vm.memoryBackend.path) } : vm.memoryBackend;
+    vms.set(vm.name, { ...vm, memoryBackend: backend });
+  });
+  if (duplicates.length > 0) {
+    throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${duplicates.join('\n  - ')}`, { details: { file: configPath, issues: duplicates } });
+  }
+  return {
+    file: configPath,
+    stateDir: path.resolve(base, parsed.data.stateDir ?? defaultStateDir(env)),
+    qmpExtensionPrefix: parsed.data.qmpExtensionPrefix,
+    hosts,
+    vms,
+  };
+}
+
+function formatPath(parts: readonly PropertyKey[]): string {
+  if (parts.length === 0) return '(top level)';
+  return parts.map((part, index) => (typeof part === 'number' ? `[${part}]` : index === 0 ? String(part) : `.${String(part)}`)).join('');
+}

@@ -1,0 +1,41 @@
+import type { VmSpec } from './vm-spec.js';
+import { expandPath } from './vm-spec.js';
+
+export interface QemuLaunch {
+  host: string;
+  qmpPath: string;
+  pidFile: string;
+  accel: 'kvm' | 'tcg';
+  paused: boolean;
+  incoming: boolean;
+}
+
+/**
+ * The QEMU command line for a VM spec. Pure. A named memory backend always, so the RAM block
+ * names match between source and destination; `-daemonize` so the VM outlives nicmig and so
+ * the launching process returns once QEMU is initialised and its QMP socket listens.
+ */
+export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
+  const args = ['-name', spec.name, '-nodefaults', '-no-user-config', '-display', 'none'];
+  const backend =
+    spec.memoryBackend.type === 'file'
+      ? `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${expandPath(spec.memoryBackend.path, launch.host, spec.name)},share=on`
+      : `memory-backend-ram,id=mem,size=${spec.memoryMiB}M`;
+  args.push('-machine', `${spec.machine},memory-backend=mem`, '-m', `${spec.memoryMiB}M`, '-object', backend, '-smp', String(spec.vcpus));
+  if (launch.accel === 'kvm') args.push('-accel', 'kvm', '-accel', 'tcg');
+  else args.push('-accel', 'tcg');
+  for (const device of spec.devices) {
+    if (device.type === 'virtio-net') {
+      if (device.netdev === 'user') args.push('-netdev', `user,id=${device.id}-backend`, '-device', `virtio-net-pci,id=${device.id},netdev=${device.id}-backend,mac=${device.mac}`);
+      else args.push('-device', `virtio-net-pci,id=${device.id},mac=${device.mac}`);
+    } else {
+      // The patched QEMU's device; a stock QEMU refuses it at start, which preflight reports.
+      args.push('-device', `vfio-i40evf,id=${device.id},pf=${device.pf},vf=${device.vf}`);
+    }
+  }
+  args.push('-qmp', `unix:${launch.qmpPath},server=on,wait=off`, '-pidfile', launch.pidFile, '-daemonize');
+  if (launch.paused) args.push('-S');
+  if (launch.incoming) args.push('-incoming', 'defer');
+  args.push(...spec.qemuArgs);
+  return args;
+}

@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { ConfigError, NicmigError, ExitCode } from '../errors.js';
+import { QmpClient } from '../qmp/client.js';
+import { QmpConnectError } from '../qmp/errors.js';
+import { QemuMonitor } from '../qmp/monitor.js';
+import type { HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import type { HostConfig } from './inventory.js';
+import { qemuArguments } from './qemu-args.js';
+import type { VmSpec } from './vm-spec.js';
+
+export class VmStartError extends NicmigError {
+  constructor(message: string, details: Record<string, unknown>, cause?: unknown) {
+    super('VM_START_FAILED', message, ExitCode.FAILED_ROLLED_BACK, { details, cause });
+  }
+}
+
+export interface QemuHostOptions {
+  extensionPrefix?: string;
+  /** Deadline for QEMU to start and answer on QMP. */
+  startTimeoutMs?: number;
+}
+
+/** A host whose VMs are QEMU processes on this machine, found by their QMP sockets. */
+export class QemuHost implements HostHandle {
+  readonly name: string;
+  readonly migrationAddress: string;
+
+  constructor(
+    private readonly config: HostConfig,
+    private readonly specs: ReadonlyMap<string, VmSpec>,
+    private readonly options: QemuHostOptions = {},
+  ) {
+    this.name = config.name;
+    this.migrationAddress = config.migrationAddress;
+  }
+
+  qmpPath(vm: string): string {
+    return path.join(this.config.runDir, `${vm}.qmp`);
+  }
+
+  pidFile(vm: string): string {
+    return path.join(this.config.runDir, `${vm}.pid`);
+  }
+
+  async connectVm(vm: string): Promise<QemuMonitor | undefined> {
+    const socket = this.qmpPath(vm);
+    if (!fs.existsSync(socket)) return undefined;
+    try {
+      const client = await QmpClient.connect(`unix:${socket}`, { peerName: `${vm} on ${this.name}`, greetingTimeoutMs: 5000 });
+      return new QemuMonitor(client, { extensionPrefix: this.options.extensionPrefix });
+    } catch (error) {
+      // A socket file left by a dead QEMU.
+      const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (error instanceof QmpConnectError && (errno === 'ECONNREFUSED' || errno === 'ENOENT')) return undefined;
+      throw error;
+    }
+  }
+
+  /** Starts a VM from its spec: running, paused (-S), or as a migration destination. */
+  async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {
+    const spec = this.specs.get(vm);
+    if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
+    fs.mkdirSync(this.config.runDir, { recursive: true });
+    const qmpPath = this.qmpPath(vm);
+    const pidFile = this.pidFile(vm);
+    if (await this.connectVm(vm).then((m) => (m?.client.destroy(), m !== undefined))) {
+      throw new VmStartError(`VM '${vm}' already runs on ${this.name} (${qmpPath})`, { vm, host: this.name });
+    }
+    fs.rmSync(qmpPath, { force: true });
+    const args = qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, ...mode });
+    // With -daemonize the launching process exits once QEMU is initialised and listening.
+    const launch = await execa(this.config.qemuBinary, args, {
+      reject: false,
+      timeout: this.options.startTimeoutMs ?? 30_000,
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'pipe',
+    });
+    if (launch.exitCode !== 0) {
+      throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start: ${String(launch.stderr).trim() || `exit ${launch.exitCode}`}`, {
+        vm,
+        host: this.name,
+        command: [this.config.qemuBinary, ...args].join(' '),
+      });
+    }
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    const monitor = await this.connectVm(vm);
+    if (!monitor) throw new VmStartError(`QEMU for '${vm}' on ${this.name} started but its QMP socket does not answer`, { vm, host: this.name, pid });
+    return {
+      monitor,
+      endpoint: `unix:${qmpPath}`,
+      pid,
+      destroy: () => destroyProcess(monitor, pid, [qmpPath, pidFile]),
+    };
+  }
+
+  startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
+    return this.startVm(vm, { paused: true, incoming: true });
+  }
+}
+
+/** Quits QEMU over QMP, SIGKILLs it if it is still there after a grace period, removes its files. */
+async function destroyProcess(monitor: QemuMonitor, pid: number, files: string[]): Promise<void> {
+  if (monitor.client.isOpen) {
+    await monitor.quit().catch(() => undefined);
+    await Promise.race([monitor.client.closed, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+  }
+  monitor.client.destroy();
+  const deadline = Date.now() + 5000;
+  while (isAlive(pid) && Date.now() < deadline) {
+    if (Date.now() > deadline - 4000) process.kill(pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if (isAlive(pid)) throw new Error(`QEMU process ${pid} did not exit`);
+  for (const file of files) fs.rmSync(file, { force: true });
+}
+
+/** True while the process exists and is not a zombie (a daemonized QEMU's parent may not reap it at once). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}

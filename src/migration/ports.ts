@@ -1,0 +1,29 @@
+import type { QemuMonitor } from '../qmp/monitor.js';
+
+/**
+ * What the orchestrator needs of a host. Implemented by the local QEMU driver, the simulated
+ * host, and later the remote agent; the phases never know which one they talk to.
+ */
+export interface HostHandle {
+  readonly name: string;
+  /** Address the destination's migration listener binds to and the source connects to. */
+  readonly migrationAddress: string;
+  /** A monitor of the VM if it runs (or sits) on this host, else undefined. */
+  connectVm(vm: string): Promise<QemuMonitor | undefined>;
+  /** Starts the VM paused, waiting for an incoming migration (`-S -incoming defer`). */
+  startIncoming(vm: string, options: StartIncomingOptions): Promise<StartedVm>;
+}
+
+export interface StartIncomingOptions {
+  /** VFs chosen for the destination, by the source device id they replace. */
+  vfs?: Record<string, string>;
+}
+
+export interface StartedVm {
+  monitor: QemuMonitor;
+  /** Where its QMP monitor listens, for the journal and for recover. */
+  endpoint: string;
+  pid?: number;
+  /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
+  destroy(): Promise<void>;
+}

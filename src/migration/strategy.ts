@@ -1,0 +1,56 @@
+import type { QemuMonitor } from '../qmp/monitor.js';
+
+export interface ReplayReport {
+  /** Admin-queue messages the source device captured since the VF's last reset. */
+  captured: number;
+  /** Messages replayed onto the destination VF. */
+  replayed: number;
+  /** The destination VF's state read back equals the source's (vsi ids aside). */
+  verified: boolean;
+  differences: string[];
+}
+
+/**
+ * The VF-specific steps around the common QMP migration. The plain strategy (virtio-net
+ * only) does nothing in each; the VF replay strategy quiesces, captures and replays.
+ */
+export interface MigrationStrategy {
+  readonly name: 'plain' | 'vf-replay';
+  /** Reasons the migration cannot go ahead (empty when it can). */
+  preflight(source: QemuMonitor): Promise<string[]>;
+  /** Destination VFs to start the destination with, by source device id. */
+  destinationVfs(): Record<string, string> | undefined;
+  /** Before `migrate`: e.g. device dirty tracking of DMA-written RX buffers on. */
+  beforePrecopy(source: QemuMonitor): Promise<void>;
+  /**
+   * Inside pre-switchover (guest stopped). Must only *send* its commands and return their
+   * promise: the orchestrator pipelines migrate-continue right behind them.
+   */
+  atSwitchover(source: QemuMonitor): Promise<void>;
+  /** After the stream completed, before `cont`: rebuild and verify the device state. */
+  beforeResume(destination: QemuMonitor): Promise<ReplayReport | undefined>;
+  /** After `cont` on the destination: announce addresses. */
+  afterResume(destination: QemuMonitor): Promise<void>;
+  /** After the source quit: release its VF. */
+  cleanupSource(): Promise<void>;
+  /** Undo what this strategy did on the source, on rollback. */
+  rollbackSource(source: QemuMonitor | undefined): Promise<void>;
+}
+
+export class PlainStrategy implements MigrationStrategy {
+  readonly name = 'plain' as const;
+  async preflight(): Promise<string[]> {
+    return [];
+  }
+  destinationVfs(): undefined {
+    return undefined;
+  }
+  async beforePrecopy(): Promise<void> {}
+  async atSwitchover(): Promise<void> {}
+  async beforeResume(): Promise<undefined> {
+    return undefined;
+  }
+  async afterResume(): Promise<void> {}
+  async cleanupSource(): Promise<void> {}
+  async rollbackSource(): Promise<void> {}
+}

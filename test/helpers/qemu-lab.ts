@@ -1,0 +1,95 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { HostConfig } from '../../src/hosts/inventory.js';
+import { isAlive, QemuHost } from '../../src/hosts/qemu-host.js';
+import { VmSpecSchema, type VmSpec } from '../../src/hosts/vm-spec.js';
+import type { StartedVm } from '../../src/migration/ports.js';
+import { QEMU_BINARY } from './qemu.js';
+
+/**
+ * Two QEMU hosts (hostA, hostB) on this machine, each with its own run directory, for
+ * orchestrator tests. `cleanup()` kills every QEMU a test started, whatever happened.
+ */
+export class QemuLab {
+  readonly dir: string;
+  readonly hosts: Map<string, QemuHost>;
+  readonly specs: Map<string, VmSpec>;
+  readonly configs: HostConfig[];
+
+  constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg') {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-lab-'));
+    this.specs = new Map(specs.map((s) => [s.name as string, VmSpecSchema.parse(s)]));
+    this.configs = ['hostA', 'hostB'].map((name) => ({
+      name,
+      kind: 'qemu' as const,
+      migrationAddress: '127.0.0.1',
+      runDir: path.join(this.dir, name),
+      qemuBinary: QEMU_BINARY,
+      accel,
+    }));
+    this.hosts = new Map(this.configs.map((config) => [config.name, new QemuHost(config, this.specs)]));
+    labs.add(this);
+  }
+
+  host(name: string): QemuHost {
+    return this.hosts.get(name) as QemuHost;
+  }
+
+  ramFile(host: string, vm: string): string {
+    return path.join(this.dir, host, `${vm}.ram`);
+  }
+
+  /** Starts a VM running on a host, its file-backed RAM first filled with random bytes. */
+  async startRunning(vm: string, host: string, randomMiB = 0): Promise<StartedVm> {
+    fs.mkdirSync(path.join(this.dir, host), { recursive: true });
+    if (randomMiB > 0) {
+      const fd = fs.openSync(this.ramFile(host, vm), 'w');
+      const chunk = Buffer.alloc(1 << 20);
+      for (let i = 0; i < randomMiB; i++) fs.writeSync(fd, crypto.randomFillSync(chunk));
+      fs.closeSync(fd);
+    }
+    return this.host(host).startVm(vm, { paused: false, incoming: false });
+  }
+
+  /** PIDs of the QEMU processes whose pid files are in the lab. */
+  livePids(): number[] {
+    const pids: number[] = [];
+    for (const config of this.configs) {
+      if (!fs.existsSync(config.runDir)) continue;
+      for (const file of fs.readdirSync(config.runDir).filter((f) => f.endsWith('.pid'))) {
+        const pid = Number(fs.readFileSync(path.join(config.runDir, file), 'utf8').trim());
+        if (isAlive(pid)) pids.push(pid);
+      }
+    }
+    return pids;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const pid of this.livePids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    const deadline = Date.now() + 5000;
+    while (this.livePids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    labs.delete(this);
+  }
+}
+
+const labs = new Set<QemuLab>();
+process.on('exit', () => {
+  for (const lab of labs) {
+    for (const pid of lab.livePids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+});
