@@ -332,7 +332,6 @@ export class Migration {
 
   private async switchover(): Promise<MigrationInfo> {
     const source = this.requireSource();
-    const destination = this.requireDestination();
     // One pipelined batch: the strategy's quiesce/capture commands, then migrate-continue
     // right behind them; QEMU executes them in order.
     await Promise.all([this.strategy?.atSwitchover(source), source.migrateContinue('pre-switchover')]);
