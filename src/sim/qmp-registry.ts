@@ -1,0 +1,50 @@
+import { checkArguments, QmpFailure, type ArgSpec } from './qmp-args.js';
+
+export type QmpHandler = (args: Record<string, unknown>) => unknown;
+
+export interface QmpCommandDefinition {
+  name: string;
+  /** Declared arguments; undefined means the command takes none (any argument is unexpected). */
+  args?: ArgSpec;
+  handler: QmpHandler;
+}
+
+/**
+ * The commands one simulated QEMU answers. Stock commands are registered by the VM; devices
+ * add extension commands through `registerExtension`, which puts the vendor prefix in front.
+ */
+export class QmpCommandRegistry {
+  private readonly commands = new Map<string, QmpCommandDefinition>();
+
+  constructor(readonly extensionPrefix: string) {}
+
+  register(definition: QmpCommandDefinition): () => void {
+    if (this.commands.has(definition.name)) throw new Error(`QMP command ${definition.name} registered twice`);
+    this.commands.set(definition.name, definition);
+    return () => {
+      if (this.commands.get(definition.name) === definition) this.commands.delete(definition.name);
+    };
+  }
+
+  /** Registers `name` under the extension prefix, e.g. `i40evf-list` -> `__org.nicmig_i40evf-list`. */
+  registerExtension(definition: QmpCommandDefinition): () => void {
+    return this.register({ ...definition, name: `${this.extensionPrefix}${definition.name}` });
+  }
+
+  has(name: string): boolean {
+    return this.commands.has(name);
+  }
+
+  names(): string[] {
+    return [...this.commands.keys()];
+  }
+
+  /** Runs a command as QEMU's dispatcher does: lookup, argument check, handler. */
+  async dispatch(name: string, args: Record<string, unknown>): Promise<unknown> {
+    const command = this.commands.get(name);
+    if (!command) throw new QmpFailure('CommandNotFound', `The command ${name} has not been found`);
+    checkArguments(command.args ?? {}, args);
+    const result = await command.handler(args);
+    return result === undefined ? {} : result;
+  }
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { QmpSession, type QmpGreetingVersion, type SimEvent } from './qmp-session.js';
+import type { QmpCommandRegistry } from './qmp-registry.js';
+
+/** QMP lines are at most this long; QEMU's JSON lexer has a similar bound. */
+const MAX_LINE_BYTES = 10 << 20;
+
+/**
+ * A QMP monitor on a unix socket, like `-qmp unix:PATH,server=on,wait=off`. One client at
+ * a time: a second connection is accepted by the kernel but gets its greeting only when the
+ * first has gone (QEMU's chardev does not accept it until then either).
+ */
+export class QmpServer {
+  private readonly server: net.Server;
+  private active: { socket: net.Socket; session: QmpSession } | undefined;
+  private readonly waiting: net.Socket[] = [];
+  private closing = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly registry: QmpCommandRegistry,
+    private readonly version: QmpGreetingVersion,
+  ) {
+    this.server = net.createServer((socket) => this.onConnection(socket));
+  }
+
+  static async listen(path: string, registry: QmpCommandRegistry, version: QmpGreetingVersion): Promise<QmpServer> {
+    fs.rmSync(path, { force: true });
+    const server = new QmpServer(path, registry, version);
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.server.listen(path, () => {
+        server.server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  }
+
+  /** Sends an event to the current client (if it has negotiated). */
+  event(event: SimEvent): void {
+    this.active?.session.event(event);
+  }
+
+  /** Closes every connection and the socket, and removes the socket file. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.active?.session.close();
+    this.active?.socket.end();
+    this.active?.socket.destroy();
+    for (const socket of this.waiting.splice(0)) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    fs.rmSync(this.path, { force: true });
+  }
+
+  /** Ends the current connection after what was already written (quit). */
+  endActiveConnection(): void {
+    this.active?.session.close();
+    this.active?.socket.end();
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    if (this.active) {
+      this.waiting.push(socket);
+      socket.once('close', () => {
+        const index = this.waiting.indexOf(socket);
+        if (index >= 0) this.waiting.splice(index, 1);
+      });
+      return;
+    }
+    this.activate(socket);
+  }
+
+  private activate(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const session = new QmpSession(this.registry, (message) => {
+      if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(message)}\r\n`);
+    });
+    this.active = { socket, session };
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        void session.receiveLine(line);
+      }
+      if (buffered.length > MAX_LINE_BYTES) socket.destroy();
+    });
+    socket.once('close', () => {
+      session.close();
+      if (this.active?.socket !== socket) return;
+      this.active = undefined;
+      const next = this.waiting.shift();
+      if (next && !this.closing) this.activate(next);
+    });
+    session.greet(this.version);
+  }
+}

@@ -1,0 +1,147 @@
+import { MigrationStatusSchema } from '../qmp/schemas.js';
+import type { AnnounceRequest } from './device.js';
+import {
+  checkMigrationParameters,
+  MIGRATION_CAPABILITIES,
+  SET_CAPABILITIES_ARGS,
+  SET_PARAMETERS_ARGS,
+  type MigrationCapabilityName,
+} from './migration-config.js';
+import { genericError, QmpFailure } from './qmp-args.js';
+import { IncomingMigration } from './stream/destination.js';
+import { OutgoingMigration } from './stream/source.js';
+import { parseMigrationUri } from './stream/uri.js';
+import { SIM_VERSION, type SimVm } from './vm.js';
+
+const MIGRATION_ACTIVE = "There's a migration process in progress";
+
+/** The stock QEMU 7.2 commands the simulator answers, with QEMU's checks and wording. */
+export function registerStockCommands(vm: SimVm): void {
+  const r = vm.registry;
+  r.register({ name: 'query-version', handler: () => SIM_VERSION });
+  r.register({ name: 'query-name', handler: () => ({ name: vm.name }) });
+  r.register({ name: 'query-commands', handler: () => ['qmp_capabilities', ...r.names()].map((name) => ({ name })) });
+  r.register({
+    name: 'query-status',
+    handler: () => ({ status: vm.runState, singlestep: false, running: vm.isRunning }),
+  });
+  r.register({
+    name: 'stop',
+    handler: () => {
+      if (vm.runState === 'inmigrate') vm.autostart = false;
+      else vm.vmStop('paused');
+    },
+  });
+  r.register({
+    name: 'cont',
+    handler: () => {
+      if (vm.runState === 'finish-migrate') throw genericError('Migration is not finalized yet');
+      if (vm.runState === 'shutdown') throw genericError('Resetting the Virtual Machine is required');
+      if (vm.runState === 'inmigrate') vm.autostart = true;
+      else vm.vmStart();
+    },
+  });
+  r.register({ name: 'quit', handler: () => vm.quit() });
+  r.register({
+    name: 'device_del',
+    args: { id: { type: 'str' } },
+    handler: (args) => {
+      throw new QmpFailure('DeviceNotFound', `Device '${String(args.id)}' not found`);
+    },
+  });
+  r.register({
+    name: 'balloon',
+    args: { value: { type: 'int' } },
+    handler: () => {
+      throw new QmpFailure('DeviceNotActive', 'No balloon device has been activated');
+    },
+  });
+  r.register({
+    name: 'announce-self',
+    args: {
+      initial: { type: 'int' },
+      max: { type: 'int' },
+      rounds: { type: 'int' },
+      step: { type: 'int' },
+      interfaces: { type: { list: 'str' }, optional: true },
+      id: { type: 'str', optional: true },
+    },
+    handler: (args) => {
+      for (const device of vm.devices) device.onAnnounce?.(args as unknown as AnnounceRequest);
+    },
+  });
+
+  r.register({
+    name: 'query-migrate-capabilities',
+    handler: () => MIGRATION_CAPABILITIES.map((capability) => ({ capability, state: vm.capability(capability) })),
+  });
+  r.register({
+    name: 'migrate-set-capabilities',
+    args: SET_CAPABILITIES_ARGS,
+    handler: (args) => {
+      if (vm.outgoing?.isRunning) throw genericError(MIGRATION_ACTIVE);
+      const list = args.capabilities as { capability: MigrationCapabilityName; state: boolean }[];
+      for (const { capability, state } of list) vm.capabilities.set(capability, state);
+    },
+  });
+  r.register({ name: 'query-migrate-parameters', handler: () => ({ ...vm.parameters }) });
+  r.register({
+    name: 'migrate-set-parameters',
+    args: SET_PARAMETERS_ARGS,
+    handler: (args) => {
+      checkMigrationParameters(args);
+      Object.assign(vm.parameters, args);
+    },
+  });
+
+  r.register({ name: 'query-migrate', handler: () => ({ ...vm.outgoing?.info(), ...vm.incoming?.info() }) });
+  r.register({
+    name: 'migrate',
+    args: {
+      uri: { type: 'str' },
+      blk: { type: 'bool', optional: true },
+      inc: { type: 'bool', optional: true },
+      detach: { type: 'bool', optional: true },
+      resume: { type: 'bool', optional: true },
+    },
+    handler: (args) => {
+      if (vm.outgoing?.isRunning) throw genericError(MIGRATION_ACTIVE);
+      if (vm.runState === 'inmigrate') throw genericError('Guest is waiting for an incoming migration');
+      const uri = String(args.uri);
+      const migration = new OutgoingMigration(vm);
+      vm.outgoing = migration;
+      // migrate_init(): setup (event with `events`), before the URI is even looked at.
+      migration.enterSetup();
+      const target = parseMigrationUri(uri);
+      if (!target) {
+        migration.failAtOnce();
+        throw genericError("Parameter 'uri' expects a valid migration protocol");
+      }
+      migration.start(target);
+    },
+  });
+  r.register({ name: 'migrate_cancel', handler: () => vm.outgoing?.cancel() });
+  r.register({
+    name: 'migrate-continue',
+    args: { state: { type: { enum: MigrationStatusSchema.options } } },
+    handler: (args) => {
+      const status = vm.outgoing?.status ?? 'none';
+      if (status !== args.state) throw genericError(`Migration not in expected state: ${status}`);
+      vm.outgoing?.continueFromPause();
+    },
+  });
+  r.register({
+    name: 'migrate-incoming',
+    args: { uri: { type: 'str' } },
+    handler: async (args) => {
+      if (vm.incoming) throw genericError('The incoming migration has already been started');
+      if (vm.runState !== 'inmigrate' || !vm.incomingDeferred) throw genericError("'-incoming' was not specified on the command line");
+      const target = parseMigrationUri(String(args.uri));
+      if (!target) throw genericError("Parameter 'uri' expects a valid migration protocol");
+      const incoming = new IncomingMigration(vm);
+      vm.incoming = incoming;
+      vm.incomingDeferred = false;
+      await incoming.listen(target);
+    },
+  });
+}
