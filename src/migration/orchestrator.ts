@@ -110,6 +110,18 @@ export class Migration {
     private readonly deps: MigrationDependencies,
   ) {}
 
+  get sourceHostName(): string | null {
+    return this.sourceHost?.name ?? null;
+  }
+
+  get elapsedMs(): number {
+    return Math.round(performance.now() - this.started);
+  }
+
+  get journalFile(): string | null {
+    return this.journal ? path.resolve(this.journal.file) : null;
+  }
+
   private get options(): MigrationOptions {
     return this.request.options;
   }

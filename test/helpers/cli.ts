@@ -4,7 +4,9 @@ import path from 'node:path';
 export const NICMIG_BIN = path.join(process.cwd(), 'bin', 'run.js');
 
 export interface CliResult {
+  /** The exit code; -1 when the process was ended by a signal. */
   code: number;
+  signal: string | null;
   stdout: string;
   stderr: string;
 }
@@ -17,11 +19,15 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Reco
       [NICMIG_BIN, ...args],
       { timeout: options.timeoutMs ?? 60_000, env: { ...process.env, NO_COLOR: '1', ...options.env }, maxBuffer: 64 << 20 },
       (error, stdout, stderr) => {
+        if (error && error.signal) {
+          resolve({ code: -1, signal: error.signal, stdout, stderr });
+          return;
+        }
         if (error && typeof error.code !== 'number') {
           reject(new Error(`nicmig ${args.join(' ')} did not run: ${error.message}\n${stderr}`));
           return;
         }
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+        resolve({ code: error ? Number(error.code) : 0, signal: null, stdout, stderr });
       },
     );
   });

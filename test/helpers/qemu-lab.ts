@@ -20,7 +20,14 @@ export class QemuLab {
 
   constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg') {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-lab-'));
-    this.specs = new Map(specs.map((s) => [s.name as string, VmSpecSchema.parse(s)]));
+    this.specs = new Map(
+      specs.map((s) => {
+        const spec = VmSpecSchema.parse(s);
+        // A relative memory file path is relative to the lab directory.
+        if (spec.memoryBackend.type === 'file' && !path.isAbsolute(spec.memoryBackend.path)) spec.memoryBackend.path = path.join(this.dir, spec.memoryBackend.path);
+        return [spec.name, spec];
+      }),
+    );
     this.configs = ['hostA', 'hostB'].map((name) => ({
       name,
       kind: 'qemu' as const,
@@ -93,3 +100,13 @@ process.on('exit', () => {
     }
   }
 });
+
+/** Writes an inventory file for the lab's hosts and VMs, so the CLI can be run against it. */
+export function writeLabConfig(lab: QemuLab): string {
+  const file = path.join(lab.dir, 'config.yaml');
+  const hosts = Object.fromEntries(lab.configs.map((c) => [c.name, { kind: 'qemu', migrationAddress: c.migrationAddress, runDir: c.runDir, qemuBinary: c.qemuBinary, accel: c.accel }]));
+  const document = { stateDir: path.join(lab.dir, 'state'), hosts, vms: [...lab.specs.values()] };
+  // JSON is YAML.
+  fs.writeFileSync(file, JSON.stringify(document, null, 2));
+  return file;
+}

@@ -1,0 +1,140 @@
+import path from 'node:path';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { asNicmigError, UsageError } from '../errors.js';
+import { hostsFromInventory } from '../hosts/hosts.js';
+import { loadInventory } from '../hosts/inventory.js';
+import { hasVf } from '../hosts/vm-spec.js';
+import { claimVm, releaseVm } from '../migration/active.js';
+import { MigrationError, PreflightError, UncertainError } from '../migration/errors.js';
+import type { MigrationEvent, Phase } from '../migration/events.js';
+import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
+import { PlainStrategy, type MigrationStrategy } from '../migration/strategy.js';
+import { PhaseProgress } from '../ui/progress.js';
+import { renderSummary } from '../ui/summary.js';
+import { parseBandwidth } from '../ui/units.js';
+
+export default class Migrate extends BaseCommand<typeof Migrate> {
+  static override summary = 'Live-migrate a VM to another host, guest unaware.';
+
+  static override description = `Moves a running VM to HOST: pre-copies its memory while it runs, stops it for the
+switchover, rebuilds its i40e VF state on the destination VF (VMs with vfio-i40evf devices),
+resumes it there, and quits the source. Any failure before the destination resumes rolls back:
+the VM keeps running on the source and nothing is left behind. Ctrl-C or SIGTERM (or
+\`nicmig cancel VM\` from another terminal) cancels and rolls back.
+
+Progress goes to stderr; the summary to stdout. --json prints one summary document on stdout;
+--events prints NDJSON events on stdout as they happen, the summary as the last one.
+Exit codes: 0 migrated, 10 refused by preflight, 11 failed and rolled back, 12 timed out and
+rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run nicmig recover).`;
+
+  static override examples = [
+    '<%= config.bin %> migrate vm1 hostB',
+    '<%= config.bin %> migrate vm1 hostB --dry-run',
+    '<%= config.bin %> migrate vm1 hostB --bandwidth 2GiB --downtime-limit 200 --timeout 300 --on-timeout force',
+    '<%= config.bin %> migrate vm1 hostB --json > result.json; echo "exit $?"',
+    '<%= config.bin %> migrate vm1 hostB --events | jq -c \'select(.type=="progress")\'',
+  ];
+
+  static override args = {
+    vm: Args.string({ description: 'VM name, as in the inventory', required: true }),
+    host: Args.string({ description: 'destination host, as in the inventory', required: true }),
+  };
+
+  static override flags = {
+    'downtime-limit': Flags.integer({ description: 'Longest pause of the guest QEMU may plan for, in ms.', default: DEFAULT_MIGRATION_OPTIONS.downtimeLimitMs, min: 1 }),
+    bandwidth: Flags.string({ description: 'Migration stream bandwidth per second, e.g. 500MiB, 1G, 10gbit.', default: '1GiB' }),
+    timeout: Flags.integer({ description: 'Seconds pre-copy may take before --on-timeout applies.', default: DEFAULT_MIGRATION_OPTIONS.timeoutMs / 1000, min: 1 }),
+    'on-timeout': Flags.string({ description: 'At --timeout: abort (roll back) or force (stop and copy now).', options: ['abort', 'force'], default: 'abort' }),
+    'auto-converge': Flags.boolean({ description: 'Let QEMU throttle vCPUs when pre-copy stops converging.', default: true, allowNo: true }),
+    'dry-run': Flags.boolean({ description: 'Resolve and preflight, print the plan, change nothing.', default: false }),
+    events: Flags.boolean({ description: 'Print NDJSON events on stdout as they happen.', default: false }),
+  };
+
+  public async run(): Promise<MigrationSummary | undefined> {
+    const { vm, host } = this.args;
+    const inventory = loadInventory(this.flags.config);
+    const spec = inventory.vms.get(vm);
+    if (!spec) throw new UsageError('UNKNOWN_VM', `no VM named '${vm}' in ${inventory.file}`, { hint: `known VMs: ${[...inventory.vms.keys()].join(', ') || 'none'}` });
+    const options = {
+      ...DEFAULT_MIGRATION_OPTIONS,
+      downtimeLimitMs: this.flags['downtime-limit'],
+      bandwidth: parseBandwidth(this.flags.bandwidth),
+      timeoutMs: this.flags.timeout * 1000,
+      onTimeout: this.flags['on-timeout'] as 'abort' | 'force',
+      autoConverge: this.flags['auto-converge'],
+      dryRun: this.flags['dry-run'],
+    };
+
+    const events = this.flags.events;
+    const interactive = !events && !this.jsonEnabled() && Boolean(process.stderr.isTTY);
+    const progress = events ? undefined : new PhaseProgress({ interactive });
+    const emit = (event: MigrationEvent) => {
+      if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+      progress?.handle(event);
+      if (this.flags.verbose && event.type === 'log') process.stderr.write(`${event.message}\n`);
+    };
+
+    const busy = claimVm(inventory.stateDir, { pid: process.pid, vm, to: host, journal: null, startedAt: new Date().toISOString() });
+    if (busy) throw new PreflightError([`another nicmig (pid ${busy.pid}) is migrating '${vm}' to ${busy.to}; use \`nicmig cancel ${vm}\``]);
+
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (!controller.signal.aborted) process.stderr.write(`\n${signal}: cancelling, rolling back (again to stop waiting)...\n`);
+      else process.exit(130);
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const faultPhase = process.env.NICMIG_FAULT_KILL_AT as Phase | undefined;
+    progress?.start();
+    let migration: Migration | undefined;
+    try {
+      migration = new Migration(
+        { vm, to: host, options },
+        {
+          hosts: hostsFromInventory(inventory),
+          strategyFor: async (): Promise<MigrationStrategy> => {
+            if (hasVf(spec)) {
+              throw new PreflightError([`VM '${vm}' has a vfio-i40evf device; the VF replay strategy is not available in this build`]);
+            }
+            return new PlainStrategy();
+          },
+          journalDir: path.join(inventory.stateDir, 'journal'),
+          onEvent: emit,
+          signal: controller.signal,
+          // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a phase.
+          atPhase: faultPhase ? (phase) => (phase === faultPhase ? void process.kill(process.pid, 'SIGKILL') : undefined) : undefined,
+        },
+      );
+      const summary = await migration.run();
+      await progress?.stop();
+      if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...summary })}\n`);
+      else if (!this.jsonEnabled()) this.out(renderSummary(summary));
+      return events ? undefined : summary;
+    } catch (error) {
+      const failure = asNicmigError(error);
+      await progress?.stop(failure);
+      if (!events && !this.jsonEnabled()) throw failure;
+      // Machines get the same summary document shape on failure, with the error in it.
+      const document = {
+        status: failure instanceof PreflightError ? 'refused' : failure instanceof MigrationError ? 'rolled-back' : failure instanceof UncertainError ? 'uncertain' : 'error',
+        vm,
+        from: migration?.sourceHostName ?? null,
+        to: host,
+        totalTimeMs: migration?.elapsedMs ?? null,
+        rolledBack: failure instanceof MigrationError,
+        journal: migration?.journalFile ?? null,
+        error: failure.toJSON(),
+      };
+      if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...document })}\n`);
+      else this.logJson(document);
+      process.exitCode = failure.exitCode;
+      return undefined;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      releaseVm(inventory.stateDir, vm);
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { hostsFromInventory } from '../hosts/hosts.js';
+import { loadInventory } from '../hosts/inventory.js';
+import { readMarker, processAlive } from '../migration/active.js';
+import { UncertainError } from '../migration/errors.js';
+import { listJournals } from '../migration/journal.js';
+import { recoverMigration, type RecoveryOutcome } from '../migration/recover.js';
+
+export default class Recover extends BaseCommand<typeof Recover> {
+  static override summary = 'Finish or roll back migrations that nicmig itself did not see to the end.';
+
+  static override description = `After nicmig was killed or its host crashed mid-migration, reads each unfinished journal,
+asks both hosts where the guest is, and either finishes the migration (the destination
+already runs: the source is quit, never resumed) or rolls it back (the destination was never
+resumed: it is stopped and the source resumed if it ran before). It says which and why.
+When neither can be done safely it changes nothing and exits 14 with the reason.`;
+
+  static override examples = ['<%= config.bin %> recover', '<%= config.bin %> recover vm1', '<%= config.bin %> recover vm1 --json'];
+
+  static override args = {
+    vm: Args.string({ description: 'only this VM (default: every unfinished migration)' }),
+  };
+
+  public async run(): Promise<{ recovered: RecoveryOutcome[] }> {
+    const inventory = loadInventory(this.flags.config);
+    const journals = listJournals(path.join(inventory.stateDir, 'journal'), this.args.vm).filter((j) => !j.ended);
+    const recovered: RecoveryOutcome[] = [];
+    const hosts = hostsFromInventory(inventory);
+    for (const journal of journals) {
+      const marker = readMarker(inventory.stateDir, journal.vm);
+      if (marker && marker.pid !== process.pid && processAlive(marker.pid)) {
+        this.log2(`${journal.vm}: a nicmig (pid ${marker.pid}) is still migrating it; use \`nicmig cancel ${journal.vm}\``);
+        continue;
+      }
+      const outcome = await recoverMigration(journal.file, hosts);
+      recovered.push(outcome);
+      const verb = outcome.decision.action === 'finish' ? 'finished' : outcome.decision.action === 'roll-back' ? 'rolled back' : outcome.decision.action === 'nothing' ? 'already settled' : 'NOT recovered';
+      this.log2(`${outcome.vm}: ${verb}: ${outcome.decision.reason}${outcome.runsOn ? `; it runs on ${outcome.runsOn}` : ''}`);
+      for (const step of outcome.steps) this.log2(`  ${step.ok ? 'ok' : 'FAILED'}  ${step.step}${step.error ? `: ${step.error}` : ''}`);
+    }
+    if (journals.length === 0) this.log2(this.args.vm ? `nothing to recover for ${this.args.vm}` : 'nothing to recover');
+    const unresolved = recovered.filter((o) => !o.resolved);
+    if (unresolved.length > 0) {
+      const error = new UncertainError(`could not settle: ${unresolved.map((o) => `${o.vm} (${o.decision.reason})`).join('; ')}`, {
+        details: { recovered },
+        hint: 'check both hosts by hand (nicmig status, nicmig qmp ... query-status) before running anything else',
+      });
+      throw error;
+    }
+    return { recovered };
+  }
+
+  private log2(line: string): void {
+    if (!this.jsonEnabled()) this.out(line);
+  }
+}

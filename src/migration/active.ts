@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * A marker per VM while a `nicmig migrate` process works on it, so that `nicmig cancel` and
+ * `nicmig status` in another terminal can find it, and a second migrate of the same VM is
+ * refused.
+ */
+const MarkerSchema = z.object({ pid: z.number().int(), vm: z.string(), to: z.string(), journal: z.string().nullable(), startedAt: z.string() });
+export type ActiveMarker = z.infer<typeof MarkerSchema>;
+
+export function markerPath(stateDir: string, vm: string): string {
+  return path.join(stateDir, 'active', `${vm}.json`);
+}
+
+export function readMarker(stateDir: string, vm: string): ActiveMarker | undefined {
+  try {
+    const marker = MarkerSchema.safeParse(JSON.parse(fs.readFileSync(markerPath(stateDir, vm), 'utf8')));
+    return marker.success ? marker.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Claims the VM; returns the live marker of another process when it holds it. */
+export function claimVm(stateDir: string, marker: ActiveMarker): ActiveMarker | undefined {
+  const file = markerPath(stateDir, marker.vm);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const existing = readMarker(stateDir, marker.vm);
+  if (existing && existing.pid !== marker.pid && processAlive(existing.pid)) return existing;
+  fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(marker));
+  fs.renameSync(`${file}.${process.pid}`, file);
+  return undefined;
+}
+
+export function updateMarker(stateDir: string, marker: ActiveMarker): void {
+  fs.writeFileSync(markerPath(stateDir, marker.vm), JSON.stringify(marker));
+}
+
+export function releaseVm(stateDir: string, vm: string): void {
+  const existing = readMarker(stateDir, vm);
+  if (!existing || existing.pid === process.pid) fs.rmSync(markerPath(stateDir, vm), { force: true });
+}

@@ -1,0 +1,35 @@
+import chalk from 'chalk';
+import { formatBytes } from '../migration/convergence.js';
+import type { MigrationSummary } from '../migration/orchestrator.js';
+
+const ms = (value: number | null) => (value === null ? '-' : `${value < 10 ? value.toFixed(2) : Math.round(value)} ms`);
+
+/** The table a human reads at the end of `nicmig migrate`. */
+export function renderSummary(summary: MigrationSummary): string {
+  const rows: [string, string][] = [
+    ['VM', summary.vm],
+    ['from -> to', `${summary.from} -> ${summary.to}`],
+    ['strategy', summary.strategy],
+    ['total time', ms(summary.totalTimeMs)],
+    ['downtime (QEMU)', ms(summary.downtimeMs)],
+    ['downtime (STOP -> RESUME)', ms(summary.measuredDowntimeMs)],
+    ['nicmig inside downtime', ms(summary.orchestratorDowntimeMs)],
+    ['bytes sent', summary.bytes === null ? '-' : formatBytes(summary.bytes)],
+    ['passes', summary.passes === null ? '-' : String(summary.passes)],
+  ];
+  if (summary.replay) {
+    rows.push(['VF messages replayed', `${summary.replay.replayed} (captured ${summary.replay.captured})`]);
+    rows.push(['VF state verified', summary.replay.verified ? 'yes' : 'NO']);
+  }
+  if (summary.journal) rows.push(['journal', summary.journal]);
+  const width = Math.max(...rows.map(([key]) => key.length));
+  const title =
+    summary.status === 'migrated'
+      ? chalk.green(`${summary.vm} now runs on ${summary.to}`)
+      : summary.status === 'dry-run'
+        ? chalk.cyan(`dry run: ${summary.vm} can move from ${summary.from} to ${summary.to}; nothing was changed`)
+        : chalk.yellow(`${summary.vm} stays on ${summary.from}`);
+  const lines = [title, ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)];
+  for (const warning of summary.cleanupWarnings) lines.push(chalk.yellow(`  warning: ${warning}`));
+  return `${lines.join('\n')}\n`;
+}
