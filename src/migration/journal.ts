@@ -94,15 +94,21 @@ export class MigrationJournal {
 
   /** Appends one record and fsyncs it before returning. */
   append(event: JournalEvent, data: Record<string, unknown> = {}): JournalRecord {
-    const record: JournalRecord = { seq: this.seq++, time: new Date().toISOString(), event, data };
-    const line = `${JSON.stringify(record)}\n`;
+    return this.appendAll([[event, data]])[0] as JournalRecord;
+  }
+
+  /** Appends several records with one write and one fsync. */
+  appendAll(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): JournalRecord[] {
+    const time = new Date().toISOString();
+    const records = entries.map(([event, data]): JournalRecord => ({ seq: this.seq++, time, event, data: { ...data } }));
+    const line = records.map((record) => `${JSON.stringify(record)}\n`).join('');
     try {
       fs.writeSync(this.fd, line);
       fs.fsyncSync(this.fd);
     } catch (error) {
       throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file }, error);
     }
-    return record;
+    return records;
   }
 
   close(): void {

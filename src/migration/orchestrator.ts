@@ -134,9 +134,11 @@ export class Migration {
       this.openJournal();
       await this.step('prepare', () => this.prepare());
       await this.step('precopy', () => this.precopy());
-      const completedInfo = await this.step('switchover', () => this.switchover());
+      await this.step('switchover', () => this.switchover());
       const replay = await this.step('replay', () => this.replay());
-      await this.step('resume', () => this.resume());
+      await this.step('resume', () => this.resume(replay));
+      // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
+      const completedInfo = await this.requireSource().queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup());
       this.journal?.append('finished', { cleanupWarnings: this.cleanupWarnings });
       return this.summary('migrated', completedInfo, replay);
@@ -342,7 +344,7 @@ export class Migration {
 
   // --- switchover (the guest is stopped from here to resume) ----------------------------
 
-  private async switchover(): Promise<MigrationInfo> {
+  private async switchover(): Promise<void> {
     const source = this.requireSource();
     // One pipelined batch: the strategy's quiesce/capture commands, then migrate-continue
     // right behind them; QEMU executes them in order.
@@ -358,8 +360,8 @@ export class Migration {
         `migration ended ${sourceStatus} on the source and ${destinationStatus} on the destination: ${info?.['error-desc'] ?? 'no reason given'}`,
       );
     }
-    this.journal?.append('migration-completed');
-    return source.queryMigrate();
+    // Journalled together with 'destination-resuming' (one fsync inside the downtime): a
+    // crash before then finds no 'migration-completed' and rolls back, which is safe.
   }
 
   /** Waits for one side's MIGRATION event to reach completed, failed or cancelled. */
@@ -384,7 +386,6 @@ export class Migration {
   private async replay(): Promise<ReplayReport | undefined> {
     const report = await this.strategy?.beforeResume(this.requireDestination());
     if (report) {
-      this.journal?.append('replayed', { captured: report.captured, replayed: report.replayed, verified: report.verified });
       if (!report.verified) {
         throw new MigrationError('failed', 'replay', `the destination VF does not match the source after replay: ${report.differences.join('; ')}`);
       }
@@ -394,9 +395,14 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(): Promise<void> {
+  private async resume(replay: ReplayReport | undefined): Promise<void> {
     const destination = this.requireDestination();
-    this.journal?.append('destination-resuming');
+    // One fsync for all three records: the only journal write inside the downtime.
+    this.journal?.appendAll([
+      ['migration-completed', {}],
+      ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
+      ['destination-resuming', {}],
+    ]);
     const resumed = destination.client.waitFor('RESUME', undefined, this.options.stepTimeoutMs);
     await destination.cont();
     this.resumed = true;

@@ -333,6 +333,12 @@ export class QmpClient {
     this.stats.received++;
     this.options.onTraffic?.({ t: this.elapsed(), dir: 'received', message });
     if (this.greetingWaiter) {
+      // QEMU 7.2 can send an event (RESUME) to a client that connects while it starts, before
+      // the greeting: skip it rather than fail the connection.
+      if ('event' in message && !('QMP' in message)) {
+        this.stats.dropped++;
+        return;
+      }
       const greeting = GreetingSchema.safeParse(message);
       if (!greeting.success) {
         this.fatal(

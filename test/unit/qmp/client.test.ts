@@ -36,6 +36,17 @@ describe('QmpClient handshake', () => {
     expect(stream.closed).toBe(true);
   });
 
+  it('skips an event that QEMU sends before its greeting (seen from QEMU 7.2 at start-up)', async () => {
+    const stream = new FakeQmpStream();
+    stream.autoNegotiate();
+    const attaching = QmpClient.attach(stream, { peerName: 'fake' });
+    stream.send({ event: 'RESUME', timestamp: { seconds: 1, microseconds: 0 } });
+    stream.send(GREETING);
+    const client = await attaching;
+    expect(client.greeting.QMP.version.qemu.major).toBe(7);
+    expect(client.stats.dropped).toBe(1);
+  });
+
   it('fails with a connect error when no greeting arrives in time', async () => {
     const stream = new FakeQmpStream();
     const attaching = QmpClient.attach(stream, { peerName: 'fake', greetingTimeoutMs: 50 });

@@ -1,0 +1,140 @@
+// Orchestrator time inside the guest's downtime, from QEMU's own event timestamps:
+// (source MIGRATION pre-switchover -> source MIGRATION device)
+//   + (destination MIGRATION completed -> destination RESUME),
+// for nicmig's plain strategy and for a minimal script that does nothing but send
+// migrate-continue and cont, measured in the same run on the same QEMU hosts.
+// Needs `npm run build` and qemu-system-x86_64.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseInventory } from '../../dist/hosts/inventory.js';
+import { QemuHost } from '../../dist/hosts/qemu-host.js';
+import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../../dist/migration/orchestrator.js';
+import { PlainStrategy } from '../../dist/migration/strategy.js';
+import { eventTimeMs } from '../../dist/qmp/events.js';
+
+const QEMU = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const round3 = (x) => Math.round(x * 1000) / 1000;
+
+/** The baseline: the least a script can do around the switchover. */
+async function minimalMigration(source, destinationHost) {
+  const destination = await destinationHost.startIncoming('vm1', {});
+  const dst = destination.monitor;
+  const src = source;
+  await dst.migrateSetCapabilities({ events: true });
+  const dstEvents = dst.client.listen({ names: ['MIGRATION', 'RESUME'] });
+  await dst.migrateIncoming('tcp:127.0.0.1:0');
+  const port = (await dst.queryMigrate())['socket-address'][0].port;
+  await src.migrateSetCapabilities({ events: true, 'pause-before-switchover': true });
+  await src.migrateSetParameters({ 'max-bandwidth': 1 << 30 });
+  const srcEvents = src.client.listen({ names: ['MIGRATION'] });
+  await src.migrate(`tcp:127.0.0.1:${port}`);
+  let preSwitchover;
+  for (;;) {
+    const e = await srcEvents.next(60_000);
+    if (e.data.status === 'pre-switchover') {
+      preSwitchover = e;
+      break;
+    }
+  }
+  await src.migrateContinue('pre-switchover');
+  let device;
+  for (;;) {
+    const e = await srcEvents.next(60_000);
+    if (e.data.status === 'device') {
+      device = e;
+      break;
+    }
+  }
+  let completed;
+  for (;;) {
+    const e = await dstEvents.next(60_000);
+    if (e.event === 'MIGRATION' && e.data.status === 'completed') {
+      completed = e;
+      break;
+    }
+  }
+  await dst.cont();
+  let resume;
+  for (;;) {
+    const e = await dstEvents.next(60_000);
+    if (e.event === 'RESUME') {
+      resume = e;
+      break;
+    }
+  }
+  const closed = src.client.closed;
+  await src.quit();
+  await closed;
+  dst.client.destroy();
+  return eventTimeMs(device) - eventTimeMs(preSwitchover) + (eventTimeMs(resume) - eventTimeMs(completed));
+}
+
+async function main() {
+  if (spawnSync(QEMU, ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.log(`bench/migrate: ${QEMU} not found, skipped`);
+    console.log(`BENCH ${JSON.stringify({ name: 'migrate', skipped: 'no qemu', rows: [] })}`);
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-bench-migrate-'));
+  const inventory = parseInventory(
+    JSON.stringify({
+      stateDir: path.join(dir, 'state'),
+      hosts: { hostA: { runDir: path.join(dir, 'hostA') }, hostB: { runDir: path.join(dir, 'hostB') } },
+      vms: [{ name: 'vm1', memoryMiB: 64 }],
+    }),
+    path.join(dir, 'config.yaml'),
+  );
+  const hosts = new Map([...inventory.hosts.values()].map((config) => [config.name, new QemuHost(config, inventory.vms)]));
+  const nicmig = [];
+  const baseline = [];
+  let where = 'hostA';
+  try {
+    const first = await hosts.get('hostA').startVm('vm1', { paused: false, incoming: false });
+    first.monitor.client.destroy();
+    for (let run = 0; run < RUNS * 2; run++) {
+      const to = where === 'hostA' ? 'hostB' : 'hostA';
+      if (run % 2 === 0) {
+        const migration = new Migration(
+          { vm: 'vm1', to, options: { ...DEFAULT_MIGRATION_OPTIONS } },
+          { hosts, strategyFor: async () => new PlainStrategy(), journalDir: path.join(dir, 'journal'), onEvent: () => {} },
+        );
+        const summary = await migration.run();
+        nicmig.push(summary.orchestratorDowntimeMs);
+      } else {
+        const source = await hosts.get(where).connectVm('vm1');
+        baseline.push(await minimalMigration(source, hosts.get(to)));
+      }
+      where = to;
+    }
+  } finally {
+    for (const host of ['hostA', 'hostB']) {
+      const pidFile = path.join(dir, host, 'vm1.pid');
+      if (fs.existsSync(pidFile)) {
+        try {
+          process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const base = median(baseline);
+  const ours = median(nicmig);
+  const rows = [
+    { metric: 'in-downtime time, minimal script (baseline)', value: round3(base), unit: 'ms' },
+    { metric: 'in-downtime time, nicmig plain strategy', value: round3(ours), unit: 'ms', baseline: round3(base), ratio: round3(ours / base) },
+  ];
+  console.log(`bench/migrate: 64 MiB VM back and forth between two QEMU 7.2 processes, ${RUNS} runs each, medians`);
+  console.log(`  baseline runs: ${baseline.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`  nicmig runs:   ${nicmig.map((x) => x.toFixed(2)).join(' ')}`);
+  for (const row of rows) console.log(`  ${row.metric.padEnd(46)} ${String(row.value).padStart(8)} ${row.unit}${row.ratio ? `   x${row.ratio}` : ''}`);
+  console.log(`BENCH ${JSON.stringify({ name: 'migrate', rows })}`);
+}
+
+await main();
