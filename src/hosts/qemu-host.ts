@@ -44,18 +44,8 @@ export class QemuHost implements HostHandle {
     return path.join(this.config.runDir, `${vm}.pid`);
   }
 
-  async connectVm(vm: string): Promise<QemuMonitor | undefined> {
-    const socket = this.qmpPath(vm);
-    if (!fs.existsSync(socket)) return undefined;
-    try {
-      const client = await QmpClient.connect(`unix:${socket}`, { peerName: `${vm} on ${this.name}`, greetingTimeoutMs: 5000 });
-      return new QemuMonitor(client, { extensionPrefix: this.options.extensionPrefix });
-    } catch (error) {
-      // A socket file left by a dead QEMU.
-      const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-      if (error instanceof QmpConnectError && (errno === 'ECONNREFUSED' || errno === 'ENOENT')) return undefined;
-      throw error;
-    }
+  connectVm(vm: string): Promise<QemuMonitor | undefined> {
+    return connectVmSocket(this.qmpPath(vm), `${vm} on ${this.name}`, this.options.extensionPrefix);
   }
 
   /** Starts a VM from its spec: running, paused (-S), or as a migration destination. */
@@ -98,6 +88,20 @@ export class QemuHost implements HostHandle {
 
   startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true });
+  }
+}
+
+/** A monitor of the QEMU (or simulated QEMU) behind a socket; undefined when none listens there. */
+export async function connectVmSocket(socket: string, peerName: string, extensionPrefix?: string): Promise<QemuMonitor | undefined> {
+  if (!fs.existsSync(socket)) return undefined;
+  try {
+    const client = await QmpClient.connect(`unix:${socket}`, { peerName, greetingTimeoutMs: 5000 });
+    return new QemuMonitor(client, { extensionPrefix });
+  } catch (error) {
+    // A socket file left by a dead process.
+    const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (error instanceof QmpConnectError && (errno === 'ECONNREFUSED' || errno === 'ENOENT')) return undefined;
+    throw error;
   }
 }
 

@@ -135,7 +135,7 @@ export class Migration {
       await this.step('prepare', () => this.prepare());
       await this.step('precopy', () => this.precopy());
       await this.step('switchover', () => this.switchover());
-      const replay = await this.step('replay', () => this.replay());
+      const replay = this.strategy?.name === 'vf-replay' ? await this.step('replay', () => this.replay()) : this.skip('replay');
       await this.step('resume', () => this.resume(replay));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await this.requireSource().queryMigrate().catch(() => null);
@@ -163,6 +163,11 @@ export class Migration {
       this.source?.client.destroy();
       this.destination?.monitor.client.destroy();
     }
+  }
+
+  private skip(phase: Phase): undefined {
+    this.deps.onEvent({ type: 'phase', phase, state: 'skipped', detail: 'no VF' });
+    return undefined;
   }
 
   private async step<T>(phase: Phase, body: () => Promise<T>): Promise<T> {

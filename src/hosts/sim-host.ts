@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import { QmpDisconnectedError } from '../qmp/errors.js';
+import type { QemuMonitor } from '../qmp/monitor.js';
+import { SimHostClient } from '../sim/host-client.js';
+import type { HostConfig } from './inventory.js';
+import { connectVmSocket } from './qemu-host.js';
+import type { VmSpec } from './vm-spec.js';
+
+/**
+ * A simulated host (`nicmig sim host --dir runDir`): VMs are found by their QMP sockets like
+ * QEMU's, and started through the host's control socket, as the host agent will start QEMU.
+ */
+export class SimulatedHost implements HostHandle {
+  readonly name: string;
+  readonly migrationAddress: string;
+
+  constructor(
+    private readonly config: HostConfig,
+    private readonly specs: ReadonlyMap<string, VmSpec>,
+    private readonly options: { extensionPrefix?: string } = {},
+  ) {
+    this.name = config.name;
+    this.migrationAddress = config.migrationAddress;
+  }
+
+  connectVm(vm: string): Promise<QemuMonitor | undefined> {
+    return connectVmSocket(path.join(this.config.runDir, `${vm}.qmp`), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {
+    const spec = this.specs.get(vm);
+    if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
+    const control = await SimHostClient.connect(this.config.runDir);
+    try {
+      const info = await control.startVm(spec, mode);
+      const monitor = await connectVmSocket(info.qmp, `${vm} on ${this.name}`, this.options.extensionPrefix);
+      if (!monitor) throw new ConfigError('SIM_VM_UNREACHABLE', `simulated VM '${vm}' on ${this.name} started but ${info.qmp} does not answer`);
+      return {
+        monitor,
+        endpoint: `unix:${info.qmp}`,
+        destroy: async () => {
+          const closed = monitor.client.closed;
+          await monitor.quit().catch((error: unknown) => {
+            if (!(error instanceof QmpDisconnectedError)) throw error;
+          });
+          await closed;
+        },
+      };
+    } finally {
+      control.close();
+    }
+  }
+
+  startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
+    return this.startVm(vm, { paused: true, incoming: true });
+  }
+}
