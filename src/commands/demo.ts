@@ -5,6 +5,8 @@ import { asNicmigError } from '../errors.js';
 import { DemoLab } from '../lab/demo-lab.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
 import { PlainStrategy } from '../migration/strategy.js';
+import { VfReplayStrategy } from '../migration/vf-replay.js';
+import { hasVf, type VmSpec } from '../hosts/vm-spec.js';
 import { PhaseProgress } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
 
@@ -34,7 +36,7 @@ everything it made. What to try next is printed at the end.`;
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 } },
         {
           hosts: lab.hosts,
-          strategyFor: async () => new PlainStrategy(),
+          strategyFor: async () => (hasVf(lab.inventory.vms.get('vm1') as VmSpec) ? new VfReplayStrategy() : new PlainStrategy()),
           journalDir: path.join(lab.inventory.stateDir, 'journal'),
           onEvent: (event) => progress.handle(event),
         },

@@ -10,6 +10,7 @@ import { MigrationError, PreflightError, UncertainError } from '../migration/err
 import type { MigrationEvent, Phase } from '../migration/events.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
 import { PlainStrategy, type MigrationStrategy } from '../migration/strategy.js';
+import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { PhaseProgress } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
 import { parseBandwidth } from '../ui/units.js';
@@ -95,10 +96,7 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
         {
           hosts: hostsFromInventory(inventory),
           strategyFor: async (): Promise<MigrationStrategy> => {
-            if (hasVf(spec)) {
-              throw new PreflightError([`VM '${vm}' has a vfio-i40evf device; the VF replay strategy is not available in this build`]);
-            }
-            return new PlainStrategy();
+            return hasVf(spec) ? new VfReplayStrategy() : new PlainStrategy();
           },
           journalDir: path.join(inventory.stateDir, 'journal'),
           onEvent: emit,

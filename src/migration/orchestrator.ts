@@ -154,7 +154,8 @@ export class Migration {
       if (!this.journal) throw failure;
       const wrapped = this.asMigrationError(failure);
       await this.rollback(wrapped);
-      throw wrapped;
+      // A refusal found once the destination ran is still a refusal (exit 10), after rollback.
+      throw failure instanceof PreflightError ? failure : wrapped;
     } finally {
       this.sourceEvents?.close();
       this.destinationEvents?.close();
@@ -273,6 +274,9 @@ export class Migration {
     if (status.status !== 'inmigrate') {
       throw new MigrationError('failed', 'prepare', `destination VM on ${host.name} is ${status.status}, expected inmigrate`);
     }
+    const reasons = (await this.strategy?.afterDestinationStarted(destination)) ?? [];
+    // The destination's VF facts are known only once it runs: a misfit refuses here, rolled back.
+    if (reasons.length > 0) throw new PreflightError(reasons);
     await destination.migrateSetCapabilities({ events: true });
     this.destinationEvents = destination.client.listen({ names: ['MIGRATION', 'RESUME', 'STOP'] });
     await destination.migrateIncoming(`tcp:${host.migrationAddress}:0`);
@@ -422,6 +426,9 @@ export class Migration {
 
   private async cleanup(): Promise<void> {
     const source = this.requireSource();
+    const released = await retry(3, async () => this.strategy?.cleanupSource(source));
+    if (released) this.journal?.append('source-vf-reset');
+    else this.cleanupWarnings.push('the source VF could not be reset: reset it on the PF by hand');
     const quit = await retry(3, async () => {
       const shutdown = source.client.closed;
       await source.quit();
@@ -429,9 +436,6 @@ export class Migration {
     });
     if (quit) this.journal?.append('source-quit');
     else this.cleanupWarnings.push(`the source QEMU on ${this.sourceHost?.name} did not quit: stop it by hand (it is paused in postmigrate)`);
-    const released = await retry(3, async () => this.strategy?.cleanupSource());
-    if (released) this.journal?.append('source-vf-reset');
-    else this.cleanupWarnings.push('the source VF could not be reset: reset it on the PF by hand');
     for (const warning of this.cleanupWarnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
 

@@ -20,6 +20,8 @@ export interface MigrationStrategy {
   preflight(source: QemuMonitor): Promise<string[]>;
   /** Destination VFs to start the destination with, by source device id. */
   destinationVfs(): Record<string, string> | undefined;
+  /** The destination runs (paused, incoming): reasons its devices cannot take the state. */
+  afterDestinationStarted(destination: QemuMonitor): Promise<string[]>;
   /** Before `migrate`: e.g. device dirty tracking of DMA-written RX buffers on. */
   beforePrecopy(source: QemuMonitor): Promise<void>;
   /**
@@ -31,8 +33,8 @@ export interface MigrationStrategy {
   beforeResume(destination: QemuMonitor): Promise<ReplayReport | undefined>;
   /** After `cont` on the destination: announce addresses. */
   afterResume(destination: QemuMonitor): Promise<void>;
-  /** After the source quit: release its VF. */
-  cleanupSource(): Promise<void>;
+  /** After the destination runs, before the source quits: reset the source VF (frees its MAC at the PF). */
+  cleanupSource(source: QemuMonitor): Promise<void>;
   /** Undo what this strategy did on the source, on rollback. */
   rollbackSource(source: QemuMonitor | undefined): Promise<void>;
 }
@@ -44,6 +46,9 @@ export class PlainStrategy implements MigrationStrategy {
   }
   destinationVfs(): undefined {
     return undefined;
+  }
+  async afterDestinationStarted(): Promise<string[]> {
+    return [];
   }
   async beforePrecopy(): Promise<void> {}
   async atSwitchover(): Promise<void> {}
