@@ -9,6 +9,7 @@ import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { hasVf, type VmSpec } from '../hosts/vm-spec.js';
 import { PhaseProgress } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
+import type { TrafficReport } from '../sim/network/traffic.js';
 
 export default class Demo extends BaseCommand<typeof Demo> {
   static override summary = 'Watch a VM move between two simulated hosts (no hardware, no QEMU needed).';
@@ -24,13 +25,19 @@ everything it made. What to try next is printed at the end.`;
     'dirty-rate': Flags.integer({ description: 'Pages per second the guest dirties.', default: 5000, min: 0 }),
   };
 
-  public async run(): Promise<MigrationSummary> {
+  public async run(): Promise<MigrationSummary & { frames: TrafficReport }> {
     const lab = await DemoLab.start({ memoryMiB: this.flags.memory, dirtyPagesPerSecond: this.flags['dirty-rate'] });
     const progress = new PhaseProgress({ interactive: !this.jsonEnabled() && Boolean(process.stderr.isTTY) });
     try {
       if (!this.jsonEnabled()) {
-        process.stderr.write(`Lab: hostA and hostB (simulated QEMU 7.2) in ${lab.dir}; vm1 (${this.flags.memory} MiB, guest dirtying ${this.flags['dirty-rate']} pages/s) runs on hostA.\n\n`);
+        process.stderr.write(
+          `Lab: hostA and hostB (simulated QEMU 7.2, an XL710 PF each, one switch) in ${lab.dir}.\n` +
+            `vm1 (${this.flags.memory} MiB, guest dirtying ${this.flags['dirty-rate']} pages/s, an i40e VF its driver configured) runs on hostA,\n` +
+            `answering 2,000 probes/s. Migrating it to hostB:\n\n`,
+        );
       }
+      lab.startTraffic(2000);
+      await lab.trafficFlowing(200);
       progress.start();
       const migration = new Migration(
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 } },
@@ -41,10 +48,19 @@ everything it made. What to try next is printed at the end.`;
           onEvent: (event) => progress.handle(event),
         },
       );
-      const summary = await migration.run();
+      const migrated = await migration.run();
       await progress.stop();
+      // Traffic through the new host, then the count of what the switchover cost.
+      await lab.trafficFlowing(200);
+      const summary = { ...migrated, frames: lab.stopTraffic() };
       if (!this.jsonEnabled()) {
-        this.out(renderSummary({ ...summary, journal: null }));
+        const f = summary.frames;
+        this.out(
+          renderSummary({ ...summary, journal: null }, [
+            ['probes (2,000/s, echoed)', `${f.sent} sent, ${f.lost} lost, ${f.duplicated} duplicated, ${f.reordered} reordered`],
+            ['longest traffic gap', `${Math.round(f.longestGapMs)} ms`],
+          ]),
+        );
         this.out(
           [
             'Next:',

@@ -5,7 +5,10 @@ import { parseInventory, type Inventory } from '../hosts/inventory.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import type { HostHandle } from '../migration/ports.js';
 import { SimHost } from '../sim/host.js';
-import { createI40evfDevice, SimPf } from '../sim/i40e/index.js';
+import { createI40evfDevice, I40evfDevice, SimPf, type PfLimits } from '../sim/i40e/index.js';
+import { LearningSwitch } from '../sim/network/switch.js';
+import { TrafficGenerator, type TrafficReport } from '../sim/network/traffic.js';
+import type { SimVm } from '../sim/vm.js';
 
 export interface DemoLabOptions {
   /** Where the lab keeps its sockets, journal and inventory; a temporary directory by default. */
@@ -14,20 +17,28 @@ export interface DemoLabOptions {
   dirtyPagesPerSecond?: number;
   /** Give vm1 an i40e VF (vfio-i40evf) whose guest driver brings it up. Default true. */
   withVf?: boolean;
+  /** PF limits per host (e.g. an older kernel on hostB). */
+  limits?: Partial<Record<'hostA' | 'hostB', Partial<PfLimits>>>;
   log?: (message: string) => void;
 }
 
 export const DEMO_PF = 'enp1s0f0';
+export const DEMO_MAC = '02:00:00:00:00:01';
+const HOSTS = ['hostA', 'hostB'] as const;
 
 /**
- * Two simulated hosts in this process, hostA running vm1, and an inventory naming them:
- * what `nicmig demo` migrates. Everything it made goes away with `close()`.
+ * Two simulated hosts in this process on one learning switch, hostA running vm1 (with an
+ * i40e VF whose guest driver configured it), a traffic source/sink on the switch, and an
+ * inventory naming it all: what `nicmig demo` migrates. `close()` removes everything.
  */
 export class DemoLab {
   readonly dir: string;
   readonly inventory: Inventory;
   readonly hosts: Map<string, HostHandle>;
-  private readonly simHosts: SimHost[] = [];
+  readonly simHosts = new Map<string, SimHost>();
+  readonly pfs = new Map<string, SimPf>();
+  readonly fabric = new LearningSwitch();
+  readonly traffic = new TrafficGenerator();
   private readonly ownsDir: boolean;
 
   private constructor(dir: string, ownsDir: boolean, inventory: Inventory) {
@@ -46,22 +57,23 @@ export class DemoLab {
       `# nicmig demo lab: two simulated hosts`,
       `stateDir: ${JSON.stringify(path.join(dir, 'state'))}`,
       'hosts:',
-      `  hostA: {kind: sim, runDir: ${JSON.stringify(path.join(dir, 'hostA'))}, migrationAddress: 127.0.0.1}`,
-      `  hostB: {kind: sim, runDir: ${JSON.stringify(path.join(dir, 'hostB'))}, migrationAddress: 127.0.0.1}`,
+      ...HOSTS.map((name) => `  ${name}: {kind: sim, runDir: ${JSON.stringify(path.join(dir, name))}, migrationAddress: 127.0.0.1}`),
       'vms:',
       `  - name: vm1`,
       `    memoryMiB: ${memoryMiB}`,
       `    vcpus: 2`,
-      ...(options.withVf === false ? [] : [`    devices:`, `      - {type: vfio-i40evf, id: vf0, pf: ${DEMO_PF}, vf: auto, mac: "02:00:00:00:00:01"}`]),
+      ...(options.withVf === false ? [] : [`    devices:`, `      - {type: vfio-i40evf, id: vf0, pf: ${DEMO_PF}, vf: auto, mac: "${DEMO_MAC}"}`]),
       '',
     ].join('\n');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(configFile, text);
     const lab = new DemoLab(dir, ownsDir, parseInventory(text, configFile));
     try {
-      for (const [index, name] of ['hostA', 'hostB'].entries()) {
+      for (const [index, name] of HOSTS.entries()) {
         // VSI ids differ per host, as on real PFs.
-        const pf = new SimPf({ host: name, name: DEMO_PF, numVfs: 8, vsiBase: 17 + index * 23 });
+        const pf = new SimPf({ host: name, name: DEMO_PF, numVfs: 8, vsiBase: 17 + index * 23, limits: options.limits?.[name] });
+        await pf.connect(lab.fabric);
+        lab.pfs.set(name, pf);
         const host = new SimHost({
           name,
           dir: path.join(dir, name),
@@ -70,10 +82,10 @@ export class DemoLab {
           deviceFactory: (device) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]])) : undefined),
         });
         await host.start();
-        lab.simHosts.push(host);
+        lab.simHosts.set(name, host);
       }
-      const spec = lab.inventory.vms.get('vm1');
-      await lab.simHosts[0]?.startVm(spec as never, { fillRandom: true });
+      await lab.traffic.connect(lab.fabric);
+      await lab.simHosts.get('hostA')?.startVm(lab.inventory.vms.get('vm1') as never, { fillRandom: true });
     } catch (error) {
       await lab.close();
       throw error;
@@ -85,8 +97,42 @@ export class DemoLab {
     return path.join(this.dir, 'config.yaml');
   }
 
+  /** The simulated VM on a host, if it runs there. */
+  vm(host: string, name = 'vm1'): SimVm | undefined {
+    return this.simHosts.get(host)?.vms.get(name)?.vm;
+  }
+
+  /** The VM's i40evf device on a host. */
+  device(host: string, name = 'vm1'): I40evfDevice | undefined {
+    return this.vm(host, name)?.devices.find((d): d is I40evfDevice => d instanceof I40evfDevice);
+  }
+
+  /** Starts probes to the VM's MAC (the guest echoes them back: traffic both ways). */
+  startTraffic(rate = 2000): void {
+    this.traffic.start({ target: DEMO_MAC, rate });
+  }
+
+  /** Resolves once `count` more probes have come back, or rejects after `timeoutMs`. */
+  async trafficFlowing(count = 100, timeoutMs = 10_000): Promise<void> {
+    const target = this.traffic.report().received + count;
+    const deadline = Date.now() + timeoutMs;
+    while (this.traffic.report().received < target) {
+      if (Date.now() > deadline) throw new Error(`traffic did not flow: ${JSON.stringify(this.traffic.report())}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  stopTraffic(): TrafficReport {
+    this.traffic.stop();
+    return this.traffic.report();
+  }
+
   async close(): Promise<void> {
-    for (const host of this.simHosts.splice(0)) await host.stop().catch(() => undefined);
+    this.traffic.stop();
+    this.traffic.close();
+    for (const host of [...this.simHosts.values()]) await host.stop().catch(() => undefined);
+    this.simHosts.clear();
+    for (const pf of this.pfs.values()) await Promise.resolve(pf.disconnect?.()).catch(() => undefined);
     if (this.ownsDir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -5,7 +5,7 @@ import type { MigrationSummary } from '../migration/orchestrator.js';
 const ms = (value: number | null) => (value === null ? '-' : `${value < 10 ? value.toFixed(2) : Math.round(value)} ms`);
 
 /** The table a human reads at the end of `nicmig migrate`. */
-export function renderSummary(summary: MigrationSummary): string {
+export function renderSummary(summary: MigrationSummary, extraRows: [string, string][] = []): string {
   const rows: [string, string][] = [
     ['VM', summary.vm],
     ['from -> to', `${summary.from} -> ${summary.to}`],
@@ -21,6 +21,7 @@ export function renderSummary(summary: MigrationSummary): string {
     rows.push(['VF messages replayed', `${summary.replay.replayed} (captured ${summary.replay.captured})`]);
     rows.push(['VF state verified', summary.replay.verified ? 'yes' : 'NO']);
   }
+  rows.push(...extraRows);
   if (summary.journal) rows.push(['journal', summary.journal]);
   const width = Math.max(...rows.map(([key]) => key.length));
   const title =
