@@ -72,6 +72,8 @@ export interface MigrationSummary {
   measuredDowntimeMs: number | null;
   /** nicmig's own time inside the downtime: pre-switchover->device plus completed->RESUME. */
   orchestratorDowntimeMs: number | null;
+  /** The two parts of it: at the source's switchover, and on the destination before it runs. */
+  orchestratorWindowsMs: { switchover: number; resume: number } | null;
   bytes: number | null;
   passes: number | null;
   replay: { captured: number; replayed: number; verified: boolean } | null;
@@ -98,6 +100,7 @@ export class Migration {
   private strategy: MigrationStrategy | undefined;
   private sourceWasRunning = true;
   private migrateIssued = false;
+  private switchoverSent: Promise<unknown> | undefined;
   private resumed = false;
   private phase: Phase = 'resolve';
   private readonly cleanupWarnings: string[] = [];
@@ -294,6 +297,7 @@ export class Migration {
     this.sourceEvents = source.client.listen({ names: ['MIGRATION', 'STOP', 'RESUME'] });
     const uri = `tcp:${formatHost(this.requireDestinationHost().migrationAddress)}:${port}`;
     this.journal?.append('precopy-starting', { uri });
+    this.armSwitchover(source);
     this.migrateIssued = true;
     const migrateStarted = performance.now();
     await source.migrate(uri);
@@ -353,11 +357,31 @@ export class Migration {
 
   // --- switchover (the guest is stopped from here to resume) ----------------------------
 
+  /**
+   * Sends the switchover's commands from inside the dispatch of the pre-switchover event, so
+   * that nothing (a progress poll in flight, the phase bookkeeping) sits between the guest
+   * stopping and migrate-continue. Not with a test's phase hook, which must be able to fail
+   * the switchover first.
+   */
+  private armSwitchover(source: QemuMonitor): void {
+    if (this.deps.atPhase) return;
+    const stop = source.client.onEvent((event) => {
+      if (event.event !== 'MIGRATION' || event.data?.status !== 'pre-switchover') return;
+      stop();
+      if (this.deps.signal?.aborted) return;
+      this.switchoverSent = this.sendSwitchover(source);
+      this.switchoverSent.catch(() => undefined);
+    });
+  }
+
+  /** One pipelined batch: the strategy's quiesce/capture commands, migrate-continue right behind. */
+  private sendSwitchover(source: QemuMonitor): Promise<unknown> {
+    return Promise.all([this.strategy?.atSwitchover(source), source.migrateContinue('pre-switchover')]);
+  }
+
   private async switchover(): Promise<void> {
     const source = this.requireSource();
-    // One pipelined batch: the strategy's quiesce/capture commands, then migrate-continue
-    // right behind them; QEMU executes them in order.
-    await Promise.all([this.strategy?.atSwitchover(source), source.migrateContinue('pre-switchover')]);
+    await (this.switchoverSent ?? this.sendSwitchover(source));
     this.journal?.append('switchover');
     const deadline = performance.now() + this.options.stepTimeoutMs;
     const [sourceStatus, destinationStatus] = await Promise.all([this.migrationEnd('source', deadline), this.migrationEnd('destination', deadline)]);
@@ -566,6 +590,8 @@ export class Migration {
       downtimeMs: info?.downtime ?? null,
       measuredDowntimeMs: stop !== undefined && resume !== undefined ? round3(resume - stop) : null,
       orchestratorDowntimeMs: orchestrator !== undefined ? round3(orchestrator) : null,
+      orchestratorWindowsMs:
+        orchestrator !== undefined ? { switchover: round3((device as number) - (preSwitchover as number)), resume: round3((resume as number) - (completed as number)) } : null,
       bytes: info?.ram?.transferred ?? null,
       passes: info?.ram?.['dirty-sync-count'] ?? null,
       replay: replay ? { captured: replay.captured, replayed: replay.replayed, verified: replay.verified } : null,
