@@ -131,7 +131,6 @@ async function main() {
   const nicmig = [];
   const windows = [];
   const baseline = [];
-  const baselineWindows = [];
   let where = 'hostA';
   try {
     const first = await hosts.get('hostA').startVm('vm1', { paused: false, incoming: false });
