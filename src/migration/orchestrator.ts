@@ -12,7 +12,7 @@ import {
   type ProgressSample,
 } from './convergence.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
-import type { MigrationEventSink, Phase } from './events.js';
+import type { MigrationEvent, MigrationEventSink, Phase } from './events.js';
 import { MigrationJournal } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
 import type { MigrationStrategy, ReplayReport } from './strategy.js';
@@ -57,6 +57,12 @@ export interface MigrationDependencies {
   signal?: AbortSignal;
   /** Test hook: called at each phase boundary; throwing there injects a failure. */
   atPhase?: (phase: Phase) => Promise<void> | void;
+}
+
+export interface MigrationTimeline {
+  vm: string;
+  events: (MigrationEvent & { time: number })[];
+  qemu: { side: 'source' | 'destination'; time: number; event: string; status: string | null }[];
 }
 
 export interface MigrationSummary {
@@ -108,10 +114,34 @@ export class Migration {
   private destinationEvents: QmpEventListener | undefined;
   private readonly eventLog: { side: 'source' | 'destination'; event: QmpEvent }[] = [];
 
+  private readonly recorded: { time: number; event: MigrationEvent }[] = [];
+  private readonly deps: MigrationDependencies;
+
   constructor(
     private readonly request: MigrationRequest,
-    private readonly deps: MigrationDependencies,
-  ) {}
+    deps: MigrationDependencies,
+  ) {
+    // Every event is also kept, with its wall-clock time, for the timeline (--report).
+    this.deps = {
+      ...deps,
+      onEvent: (event) => {
+        this.recorded.push({ time: Date.now(), event });
+        deps.onEvent(event);
+      },
+    };
+  }
+
+  /**
+   * What happened when: nicmig's events with wall-clock times, and QEMU's events with QEMU's
+   * own timestamps (epoch ms), for the report.
+   */
+  timeline(): MigrationTimeline {
+    return {
+      vm: this.request.vm,
+      events: this.recorded.map((r) => ({ time: r.time, ...r.event })),
+      qemu: this.eventLog.map(({ side, event }) => ({ side, time: eventTimeMs(event) ?? 0, event: event.event, status: event.data?.status === undefined ? null : String(event.data.status) })),
+    };
+  }
 
   get sourceHostName(): string | null {
     return this.sourceHost?.name ?? null;
