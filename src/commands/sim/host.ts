@@ -1,26 +1,42 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { SimHost } from '../../sim/host.js';
+import { KERNEL_GENERATIONS, startPfHost, type KernelGeneration } from '../../lab/pf-host.js';
+import { waitForStopSignal } from '../../lab/signals.js';
+import { DEFAULT_EXTENSION_PREFIX } from '../../qmp/monitor.js';
 
 export default class SimHostCommand extends BaseCommand<typeof SimHostCommand> {
-  static override summary = 'Run a simulated patched-QEMU host until SIGTERM or Ctrl-C.';
+  static override summary = 'Run a simulated patched-QEMU host with an i40e PF until SIGTERM or Ctrl-C.';
 
   static override description = `Starts simulated QEMU 7.2 VMs, each with a QMP socket DIR/VM.qmp, and a control socket
 DIR/host.sock (JSON lines: start-vm, stop-vm, list-vms) through which another process (the
-orchestrator) starts destination VMs. DIR/host.json lists the VMs and their sockets. Logs go
-to stderr. On SIGTERM or SIGINT every VM stops and the sockets are removed.`;
+orchestrator) starts destination VMs. DIR/host.json lists the VMs and their sockets; it
+appears once the host is ready. Logs go to stderr.
+
+The host has one i40e PF (--pf) with --vfs VFs; a VM's vfio-i40evf device takes one of
+them. With --switch the PF's uplink is a port of that switch (nicmig sim switch), so VMs on
+several host processes share one network; without it the PF is on no network. --limits is
+the PF kernel's filter limits for untrusted VFs (current: 18 MACs / 16 VLANs, older: 12 / 8,
+oldest: 8 / 8), so that two hosts can disagree. On SIGTERM or SIGINT every VM stops, its VF
+is released, the PF leaves the switch and the sockets are removed.`;
 
   static override examples = [
     '<%= config.bin %> sim host --name hostA --dir /tmp/hostA --vm vm1 --memory 256 --dirty-rate 2000',
+    '<%= config.bin %> sim host --name hostB --dir /tmp/lab/hostB --switch /tmp/lab/switch.sock --limits older',
     '<%= config.bin %> qmp unix:/tmp/hostA/vm1.qmp query-status',
   ];
 
   static override flags = {
-    name: Flags.string({ description: 'Host name (in logs and host.json).', required: true }),
+    name: Flags.string({ description: 'Host name (in logs, host.json and the switch port name HOST/PF).', required: true }),
     dir: Flags.string({ description: 'Directory for the sockets and host.json.', required: true }),
-    vm: Flags.string({ description: 'Start a running VM of this name (repeatable).', multiple: true, default: [] }),
+    vm: Flags.string({ description: 'Start a running VM of this name, without devices (repeatable).', multiple: true, default: [] }),
     memory: Flags.integer({ description: 'Guest RAM of the VMs started with --vm, MiB.', default: 64, min: 16 }),
     'dirty-rate': Flags.integer({ description: 'Pages per second each running guest dirties.', default: 0, min: 0 }),
+    pf: Flags.string({ description: 'Interface name of the i40e PF (a VM spec device\'s pf).', default: 'enp1s0f0' }),
+    vfs: Flags.integer({ description: 'Number of VFs on the PF.', default: 8, min: 1, max: 128 }),
+    'vsi-base': Flags.integer({ description: 'VF n gets VSI id BASE+n. Default: derived from --name, so two hosts differ.', min: 1, max: 1024 }),
+    limits: Flags.string({ description: 'The PF kernel\'s filter limits for untrusted VFs.', options: KERNEL_GENERATIONS, default: 'current' }),
+    switch: Flags.string({ description: 'Unix socket of the switch to plug the PF\'s uplink into (nicmig sim switch).' }),
+    'extension-prefix': Flags.string({ description: 'Prefix of the vfio-i40evf QMP extension commands and event.', default: DEFAULT_EXTENSION_PREFIX }),
   };
 
   public async run(): Promise<void> {
@@ -28,24 +44,28 @@ to stderr. On SIGTERM or SIGINT every VM stops and the sockets are removed.`;
     const log = (message: string): void => {
       process.stderr.write(`[${new Date().toISOString()}] ${message}\n`);
     };
-    const host = new SimHost({ name, dir, dirtyPagesPerSecond: this.flags['dirty-rate'], log });
-    await host.start();
+    const { host, stop } = await startPfHost({
+      name,
+      dir,
+      dirtyPagesPerSecond: this.flags['dirty-rate'],
+      extensionPrefix: this.flags['extension-prefix'],
+      pf: this.flags.pf,
+      vfs: this.flags.vfs,
+      ...(this.flags['vsi-base'] === undefined ? {} : { vsiBase: this.flags['vsi-base'] }),
+      limits: this.flags.limits as KernelGeneration,
+      ...(this.flags.switch ? { switchSocket: this.flags.switch } : {}),
+      log,
+    });
     try {
       for (const vmName of vmNames) await host.startVm({ name: vmName, memoryMiB: memory });
     } catch (error) {
-      await host.stop();
+      await stop();
       throw error;
     }
     log(`host ${name} ready: ${host.manifestPath}`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        log(`host ${name}: ${signal}, stopping`);
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    await host.stop();
+    const signal = await waitForStopSignal();
+    log(`host ${name}: ${signal}, stopping`);
+    await stop();
     log(`host ${name} stopped`);
   }
 }
