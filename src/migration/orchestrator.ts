@@ -7,15 +7,16 @@ import type { MigrationInfo } from '../qmp/schemas.js';
 import {
   decideConvergence,
   FORCE_SWITCHOVER_DOWNTIME_LIMIT_MS,
+  predictDowntimeMs,
   sampleFrom,
   type OnTimeout,
   type ProgressSample,
 } from './convergence.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
-import type { MigrationEvent, MigrationEventSink, Phase } from './events.js';
+import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
 import { MigrationJournal } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
-import type { MigrationStrategy, ReplayReport } from './strategy.js';
+import type { MigrationStrategy, ReplayReport, StrategyPlan } from './strategy.js';
 
 export interface MigrationOptions {
   downtimeLimitMs: number;
@@ -65,6 +66,20 @@ export interface MigrationTimeline {
   qemu: { side: 'source' | 'destination'; time: number; event: string; status: string | null }[];
 }
 
+/** What `--dry-run` found: what would happen, and what it would cost. */
+export interface DryRunPlan {
+  phases: Phase[];
+  vfs: StrategyPlan['devices'];
+  /** Measured on the source (QEMU's calc-dirty-rate), bytes/s; null where not measurable. */
+  dirtyBytesPerSecond: number | null;
+  bandwidth: number;
+  downtimeLimitMs: number;
+  /** Whether pre-copy can converge at this bandwidth; null when the dirty rate is unknown. */
+  converges: boolean | null;
+  /** The downtime to expect: QEMU stops at the limit, plus the VFs' RX buffers to resend. */
+  predictedDowntimeMs: number | null;
+}
+
 export interface MigrationSummary {
   status: 'migrated' | 'rolled-back' | 'dry-run';
   vm: string;
@@ -87,6 +102,7 @@ export interface MigrationSummary {
   cleanupWarnings: string[];
   journal: string | null;
   error: Record<string, unknown> | null;
+  plan?: DryRunPlan;
 }
 
 const ACTIVE_MIGRATION = new Set(['setup', 'active', 'pre-switchover', 'device', 'cancelling', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'wait-unplug', 'colo']);
@@ -163,7 +179,10 @@ export class Migration {
     try {
       await this.step('resolve', () => this.resolve());
       await this.step('preflight', () => this.preflight());
-      if (this.options.dryRun) return this.summary('dry-run', null, null);
+      if (this.options.dryRun) {
+        const plan = await this.dryRunPlan();
+        return { ...this.summary('dry-run', null, null), plan };
+      }
       this.openJournal();
       await this.step('prepare', () => this.prepare());
       await this.step('precopy', () => this.precopy());
@@ -551,6 +570,32 @@ export class Migration {
     this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${this.sourceHost?.name}` });
   }
 
+  // --- dry run -------------------------------------------------------------------------
+
+  private async dryRunPlan(): Promise<DryRunPlan> {
+    const source = this.requireSource();
+    const vfs = this.strategy?.describePlan().devices ?? [];
+    const dirty = await measureDirtyRate(source, 1).catch(() => null);
+    const rxBytes = vfs.reduce((sum, vf) => sum + vf.rxBufferBytes, 0);
+    const bandwidth = this.options.bandwidth;
+    const converges = dirty === null ? null : dirty < bandwidth;
+    // QEMU switches over at the first pass whose remainder fits the limit at the bandwidth;
+    // that remainder is what the guest dirtied during the pass before, about limit x
+    // dirty/bandwidth. The VFs' RX buffers, marked dirty at the quiesce, go in the final pass.
+    const limit = this.options.downtimeLimitMs;
+    const ram = dirty === null ? limit : limit * Math.min(1, dirty / bandwidth);
+    const predicted = converges === false ? null : Math.round((ram + predictDowntimeMs(rxBytes, bandwidth)) * 10) / 10;
+    return {
+      phases: this.strategy?.name === 'vf-replay' ? [...PHASES] : PHASES.filter((p) => p !== 'replay'),
+      vfs,
+      dirtyBytesPerSecond: dirty,
+      bandwidth,
+      downtimeLimitMs: this.options.downtimeLimitMs,
+      converges,
+      predictedDowntimeMs: predicted,
+    };
+  }
+
   // --- helpers -------------------------------------------------------------------------
 
   private asMigrationError(error: NicmigError): MigrationError {
@@ -631,6 +676,25 @@ export class Migration {
       error: null,
     };
   }
+}
+
+/**
+ * The guest's dirty rate in bytes/s, measured by QEMU (calc-dirty-rate, QEMU 5.2+) over
+ * `seconds`; null when the QEMU cannot measure it.
+ */
+async function measureDirtyRate(monitor: QemuMonitor, seconds: number): Promise<number | null> {
+  try {
+    await monitor.client.execute('calc-dirty-rate', { 'calc-time': seconds });
+  } catch {
+    return null;
+  }
+  const deadline = performance.now() + seconds * 1000 + 5000;
+  while (performance.now() < deadline) {
+    await delay(200);
+    const result = (await monitor.client.execute('query-dirty-rate')) as { status?: string; 'dirty-rate'?: number };
+    if (result.status === 'measured' && typeof result['dirty-rate'] === 'number') return result['dirty-rate'] * 1024 * 1024;
+  }
+  return null;
 }
 
 function listeningPort(info: MigrationInfo): number {

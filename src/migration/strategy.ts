@@ -1,5 +1,10 @@
 import type { QemuMonitor } from '../qmp/monitor.js';
 
+/** What a strategy can tell before anything changes, for `migrate --dry-run`. */
+export interface StrategyPlan {
+  devices: { id: string; captured: number; replayMessages: number; rxBufferBytes: number }[];
+}
+
 export interface ReplayReport {
   /** Admin-queue messages the source device captured since the VF's last reset. */
   captured: number;
@@ -18,6 +23,8 @@ export interface MigrationStrategy {
   readonly name: 'plain' | 'vf-replay';
   /** Reasons the migration cannot go ahead (empty when it can). */
   preflight(source: QemuMonitor): Promise<string[]>;
+  /** After preflight: what the VF steps will do (the destination's facts are not known yet). */
+  describePlan(): StrategyPlan;
   /** Destination VFs to start the destination with, by source device id. */
   destinationVfs(): Record<string, string> | undefined;
   /** The destination runs (paused, incoming): reasons its devices cannot take the state. */
@@ -43,6 +50,9 @@ export class PlainStrategy implements MigrationStrategy {
   readonly name = 'plain' as const;
   async preflight(): Promise<string[]> {
     return [];
+  }
+  describePlan(): StrategyPlan {
+    return { devices: [] };
   }
   destinationVfs(): undefined {
     return undefined;

@@ -9,7 +9,7 @@ import { reduceCapture } from '../vfio/reduce.js';
 import type { VfState } from '../vfio/state.js';
 import { compareStateJson } from '../vfio/verify-json.js';
 import { MigrationError } from './errors.js';
-import type { MigrationStrategy, ReplayReport } from './strategy.js';
+import type { MigrationStrategy, ReplayReport, StrategyPlan } from './strategy.js';
 
 interface DeviceMigration {
   id: string;
@@ -78,6 +78,27 @@ export class VfReplayStrategy implements MigrationStrategy {
       });
     });
     return reasons;
+  }
+
+  /** The plan as it would be on a VF like the source's (the destination's facts come later). */
+  describePlan(): StrategyPlan {
+    return {
+      devices: [...this.devices.values()].map((device) => {
+        const state = device.state as VfState;
+        const facts = destinationFacts(device.source);
+        let replayMessages = -1;
+        try {
+          replayMessages = planReplay(state, facts).length;
+        } catch {
+          // Not plannable on the source's own facts; preflight said why.
+        }
+        let rxBufferBytes = 0;
+        for (const [queue, pair] of state.queuePairs) {
+          if (((state.enabledQueues.rx >>> queue) & 1) === 1) rxBufferBytes += pair.rx.ringLen * pair.rx.databufferSize;
+        }
+        return { id: device.id, captured: device.records.length, replayMessages, rxBufferBytes };
+      }),
+    };
   }
 
   destinationVfs(): undefined {

@@ -10,16 +10,35 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
     ['VM', summary.vm],
     ['from -> to', `${summary.from} -> ${summary.to}`],
     ['strategy', summary.strategy],
+  ];
+  if (summary.status !== 'dry-run') {
+    rows.push(
     ['total time', ms(summary.totalTimeMs)],
     ['downtime (QEMU)', ms(summary.downtimeMs)],
     ['downtime (STOP -> RESUME)', ms(summary.measuredDowntimeMs)],
     ['nicmig inside downtime', ms(summary.orchestratorDowntimeMs)],
     ['bytes sent', summary.bytes === null ? '-' : formatBytes(summary.bytes)],
     ['passes', summary.passes === null ? '-' : String(summary.passes)],
-  ];
+    );
+  }
   if (summary.replay) {
     rows.push(['VF messages replayed', `${summary.replay.replayed} (captured ${summary.replay.captured})`]);
     rows.push(['VF state verified', summary.replay.verified ? 'yes' : 'NO']);
+  }
+  if (summary.plan) {
+    const plan = summary.plan;
+    rows.push(['phases', plan.phases.join(' -> ')]);
+    for (const vf of plan.vfs) {
+      rows.push([`VF ${vf.id}`, `${vf.replayMessages < 0 ? 'no plan' : `${vf.replayMessages} messages to replay`} for ${vf.captured} captured; ${formatBytes(vf.rxBufferBytes)} of RX buffers`]);
+    }
+    rows.push(['guest dirty rate', plan.dirtyBytesPerSecond === null ? 'not measurable here' : `${formatBytes(plan.dirtyBytesPerSecond)}/s`]);
+    rows.push(['bandwidth / limit', `${formatBytes(plan.bandwidth)}/s, downtime limit ${plan.downtimeLimitMs} ms`]);
+    rows.push([
+      'predicted downtime',
+      plan.converges === false
+        ? 'pre-copy will not converge: the guest dirties faster than the bandwidth (raise --bandwidth or use --on-timeout force)'
+        : `${plan.predictedDowntimeMs} ms${plan.dirtyBytesPerSecond === null ? ' at most' : ''}`,
+    ]);
   }
   rows.push(...extraRows);
   if (summary.journal) rows.push(['journal', summary.journal]);

@@ -138,3 +138,24 @@ describe('VF replay migration on the simulator', () => {
     await current.trafficFlowing(100);
   });
 });
+
+describe('migrate --dry-run with a VF', () => {
+  it('says what would be replayed and changes nothing', async () => {
+    const current = await startLab();
+    const { run } = migration(current, { dryRun: true });
+    const summary = await run.run();
+    expect(summary.status).toBe('dry-run');
+    expect(summary.plan?.phases).toContain('replay');
+    expect(summary.plan?.vfs).toEqual([expect.objectContaining({ id: 'vf0', replayMessages: expect.any(Number), captured: expect.any(Number) })]);
+    const [vf] = summary.plan?.vfs ?? [];
+    expect(vf?.replayMessages).toBeGreaterThan(0);
+    expect(vf?.replayMessages).toBeLessThan(vf?.captured ?? 0);
+    expect(vf?.rxBufferBytes).toBeGreaterThan(0);
+    // The simulator has no calc-dirty-rate: an upper bound, said as such.
+    expect(summary.plan?.dirtyBytesPerSecond).toBeNull();
+    expect(summary.plan?.predictedDowntimeMs).toBeGreaterThanOrEqual(300);
+    expect(current.vm('hostB')).toBeUndefined();
+    expect(current.device('hostA')?.vf.dirtyTracking).toBe(false);
+    expect(summary.journal).toBeNull();
+  });
+});
