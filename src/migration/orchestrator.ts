@@ -483,8 +483,15 @@ export class Migration {
     this.journal?.appendAll([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
-      ['destination-resuming', {}],
+      ['destination-resuming', { paused: !this.sourceWasRunning }],
     ]);
+    if (!this.sourceWasRunning) {
+      // A guest that was paused on the source stays paused on the destination, which owns it
+      // from here on, as libvirt does.
+      this.resumed = true;
+      this.journal?.append('destination-resumed', { paused: true });
+      return;
+    }
     const resumed = destination.client.waitFor('RESUME', undefined, this.options.stepTimeoutMs);
     await destination.cont();
     this.resumed = true;

@@ -39,6 +39,11 @@ export function decideRecovery(records: readonly JournalRecord[], source: SideSt
     };
   }
 
+  // The destination took a paused guest over (it was paused on the source): it owns it.
+  if (has('destination-resumed') && destination.alive) {
+    return { action: 'finish', reason: 'the destination took the guest over (the journal says so)', resumeDestination: false, quitSource: source.alive };
+  }
+
   const contAttempted = has('destination-resuming');
   if (!contAttempted) {
     if (source.alive) {

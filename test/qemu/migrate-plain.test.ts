@@ -141,6 +141,17 @@ describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 proces
     expect(lab.livePids()).toHaveLength(1);
   });
 
+  it('a VM paused on the source arrives paused on the destination', async () => {
+    const source = await lab.startRunning('vm1', 'hostA');
+    await source.monitor.stop();
+    source.monitor.client.destroy();
+    const { run } = migration();
+    const summary = await run.run();
+    expect(summary.status).toBe('migrated');
+    expect(await statusOn('hostB')).toBe('paused');
+    expect(await statusOn('hostA')).toBeUndefined();
+  });
+
   it('refuses in preflight when the VM is already on the destination or nowhere, changing nothing', async () => {
     const { run } = migration();
     await expect(run.run()).rejects.toMatchObject({ code: 'PREFLIGHT_REFUSED', exitCode: 10 });

@@ -51,6 +51,14 @@ describe('decideRecovery', () => {
     expect(decideRecovery(journal('begin', 'migration-completed', 'destination-resuming'), at('postmigrate'), at('paused'))).toMatchObject({ action: 'uncertain' });
   });
 
+  it('finishes when the destination took over a guest that was paused on the source', () => {
+    expect(decideRecovery(journal('begin', 'migration-completed', 'destination-resuming', 'destination-resumed'), at('postmigrate'), at('paused'))).toMatchObject({
+      action: 'finish',
+      resumeDestination: false,
+      quitSource: true,
+    });
+  });
+
   it('reports journals that already ended', () => {
     expect(decideRecovery(journal('begin', 'finished'), gone, at('running'))).toMatchObject({ action: 'nothing', owner: 'destination' });
     expect(decideRecovery(journal('begin', 'rolled-back'), at('running'), gone)).toMatchObject({ action: 'nothing', owner: 'source' });
