@@ -9,6 +9,7 @@ import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { hasVf, type VmSpec } from '../hosts/vm-spec.js';
 import { PhaseProgress } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
+import { checkReportPath, failureStatus, renderReport, writeReportFile, type FailedMigration } from '../ui/report.js';
 import type { TrafficReport } from '../sim/network/traffic.js';
 
 export default class Demo extends BaseCommand<typeof Demo> {
@@ -18,16 +19,20 @@ export default class Demo extends BaseCommand<typeof Demo> {
 migrates it to hostB with the normal progress display, prints the summary, and removes
 everything it made. What to try next is printed at the end.`;
 
-  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --memory 1024 --dirty-rate 20000', '<%= config.bin %> demo --json'];
+  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --memory 1024 --dirty-rate 20000', '<%= config.bin %> demo --json', '<%= config.bin %> demo --report demo.html'];
 
   static override flags = {
     memory: Flags.integer({ description: 'Guest RAM of vm1, MiB.', default: 256, min: 16, max: 4096 }),
     'dirty-rate': Flags.integer({ description: 'Pages per second the guest dirties.', default: 5000, min: 0 }),
+    report: Flags.string({ description: 'Also write an HTML timeline of the migration (phases, downtime, probes per ms) to this file.' }),
   };
 
   public async run(): Promise<MigrationSummary & { frames: TrafficReport }> {
+    // Before anything starts: a report that cannot be written is a usage error now, not later.
+    const reportFile = this.flags.report === undefined ? undefined : checkReportPath(this.flags.report);
     const lab = await DemoLab.start({ memoryMiB: this.flags.memory, dirtyPagesPerSecond: this.flags['dirty-rate'] });
     const progress = new PhaseProgress({ interactive: !this.jsonEnabled() && Boolean(process.stderr.isTTY) });
+    let migration: Migration | undefined;
     try {
       if (!this.jsonEnabled()) {
         process.stderr.write(
@@ -36,10 +41,10 @@ everything it made. What to try next is printed at the end.`;
             `answering 2,000 probes/s. Migrating it to hostB:\n\n`,
         );
       }
-      lab.startTraffic(2000);
+      lab.startTraffic(DEMO_PROBES_PER_SECOND);
       await lab.trafficFlowing(200);
       progress.start();
-      const migration = new Migration(
+      migration = new Migration(
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 } },
         {
           hosts: lab.hosts,
@@ -53,6 +58,7 @@ everything it made. What to try next is printed at the end.`;
       // Traffic through the new host, then the count of what the switchover cost.
       await lab.trafficFlowing(200);
       const summary = { ...migrated, frames: lab.stopTraffic() };
+      if (reportFile) this.writeReport(reportFile, migration, migrated, lab);
       if (!this.jsonEnabled()) {
         const f = summary.frames;
         this.out(
@@ -72,10 +78,29 @@ everything it made. What to try next is printed at the end.`;
       }
       return summary;
     } catch (error) {
-      await progress.stop(asNicmigError(error));
+      const failure = asNicmigError(error);
+      await progress.stop(failure);
+      if (reportFile && migration) {
+        lab.traffic.stop();
+        const failed: FailedMigration = { status: failureStatus(failure), vm: 'vm1', from: migration.sourceHostName, to: 'hostB', totalTimeMs: migration.elapsedMs, journal: migration.journalFile, error: failure.toJSON() };
+        this.writeReport(reportFile, migration, failed, lab);
+      }
       throw error;
     } finally {
       await lab.close();
     }
   }
+
+  /** The HTML report; a failure to write it is a warning: the migration's outcome stands. */
+  private writeReport(file: string, migration: Migration, result: MigrationSummary | FailedMigration, lab: DemoLab): void {
+    try {
+      const traffic = { report: lab.traffic.report(), arrivals: lab.traffic.arrivals(), ratePerSecond: DEMO_PROBES_PER_SECOND };
+      writeReportFile(file, renderReport({ timeline: migration.timeline(), result, traffic, generatedAt: Date.now() }));
+      if (!this.jsonEnabled()) process.stderr.write(`Report: ${file}\n`);
+    } catch (error) {
+      process.stderr.write(`warning: could not write the report ${file}: ${(error as Error).message}\n`);
+    }
+  }
 }
+
+const DEMO_PROBES_PER_SECOND = 2000;

@@ -12,6 +12,7 @@ import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../
 import { PlainStrategy, type MigrationStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { PhaseProgress } from '../ui/progress.js';
+import { checkReportPath, failureStatus, renderReport, writeReportFile, type FailedMigration } from '../ui/report.js';
 import { renderSummary } from '../ui/summary.js';
 import { parseBandwidth } from '../ui/units.js';
 
@@ -35,6 +36,7 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
     '<%= config.bin %> migrate vm1 hostB --bandwidth 2GiB --downtime-limit 200 --timeout 300 --on-timeout force',
     '<%= config.bin %> migrate vm1 hostB --json > result.json; echo "exit $?"',
     '<%= config.bin %> migrate vm1 hostB --events | jq -c \'select(.type=="progress")\'',
+    '<%= config.bin %> migrate vm1 hostB --report vm1-migration.html',
   ];
 
   static override args = {
@@ -50,6 +52,7 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
     'auto-converge': Flags.boolean({ description: 'Let QEMU throttle vCPUs when pre-copy stops converging.', default: true, allowNo: true }),
     'dry-run': Flags.boolean({ description: 'Resolve and preflight, print the plan, change nothing.', default: false }),
     events: Flags.boolean({ description: 'Print NDJSON events on stdout as they happen.', default: false }),
+    report: Flags.string({ description: 'Also write an HTML timeline of the migration (phases, passes, downtime window) to this file, also when it fails.' }),
   };
 
   public async run(): Promise<MigrationSummary | undefined> {
@@ -57,6 +60,8 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
     const inventory = loadInventory(this.flags.config);
     const spec = inventory.vms.get(vm);
     if (!spec) throw new UsageError('UNKNOWN_VM', `no VM named '${vm}' in ${inventory.file}`, { hint: `known VMs: ${[...inventory.vms.keys()].join(', ') || 'none'}` });
+    // A report that cannot be written is refused now, before anything moves.
+    const reportFile = this.flags.report === undefined ? undefined : checkReportPath(this.flags.report);
     const options = {
       ...DEFAULT_MIGRATION_OPTIONS,
       downtimeLimitMs: this.flags['downtime-limit'],
@@ -106,12 +111,17 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
         },
       );
       const summary = await migration.run();
+      if (reportFile) this.writeReport(reportFile, migration, summary);
       await progress?.stop();
       if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...summary })}\n`);
       else if (!this.jsonEnabled()) this.out(renderSummary(summary));
       return events ? undefined : summary;
     } catch (error) {
       const failure = asNicmigError(error);
+      if (reportFile && migration) {
+        const failed: FailedMigration = { status: failureStatus(failure), vm, from: migration.sourceHostName, to: host, totalTimeMs: migration.elapsedMs, journal: migration.journalFile, error: failure.toJSON() };
+        this.writeReport(reportFile, migration, failed);
+      }
       await progress?.stop(failure);
       if (!events && !this.jsonEnabled()) throw failure;
       // Machines get the same summary document shape on failure, with the error in it.
@@ -133,6 +143,16 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       releaseVm(inventory.stateDir, vm);
+    }
+  }
+
+  /** The HTML report; a failure to write it is a warning on stderr: the migration's outcome and exit code stand. */
+  private writeReport(file: string, migration: Migration, result: MigrationSummary | FailedMigration): void {
+    try {
+      writeReportFile(file, renderReport({ timeline: migration.timeline(), result, generatedAt: Date.now() }));
+      if (this.flags.verbose) process.stderr.write(`report written to ${file}\n`);
+    } catch (error) {
+      process.stderr.write(`warning: could not write the report ${file}: ${(error as Error).message}\n`);
     }
   }
 }

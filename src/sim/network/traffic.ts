@@ -26,6 +26,8 @@ export class SequenceCounter {
   private readonly seen = new Set<number>();
   private highest = -1;
   private lastArrival: number | undefined;
+  /** every arrival's time, in the clock passed to record(), in arrival order (--report) */
+  private readonly arrivalTimes: number[] = [];
   duplicated = 0;
   reordered = 0;
   longestGapMs = 0;
@@ -33,6 +35,7 @@ export class SequenceCounter {
   record(sequence: number, atMs: number): void {
     if (this.lastArrival !== undefined) this.longestGapMs = Math.max(this.longestGapMs, atMs - this.lastArrival);
     this.lastArrival = atMs;
+    this.arrivalTimes.push(atMs);
     if (this.seen.has(sequence)) {
       this.duplicated++;
       return;
@@ -44,6 +47,11 @@ export class SequenceCounter {
 
   get received(): number {
     return this.seen.size;
+  }
+
+  /** The time of every arrival (duplicates included), as recorded, in arrival order. */
+  arrivals(): number[] {
+    return [...this.arrivalTimes];
   }
 
   /** The counts, given how many were sent (sequence numbers 0 .. sent-1). */
@@ -135,6 +143,16 @@ export class TrafficGenerator {
 
   report(): TrafficReport {
     return this.counter.report(this.sentCount);
+  }
+
+  /**
+   * When each echoed probe came back since start(), as epoch ms (fractional), comparable
+   * with Date.now() and QEMU's event timestamps on this machine: a per-ms histogram of
+   * these shows the switchover's gap.
+   */
+  arrivals(): number[] {
+    // The counter records performance.now(); timeOrigin turns that into epoch ms.
+    return this.counter.arrivals().map((at) => performance.timeOrigin + at);
   }
 
   close(): void {
