@@ -22,7 +22,7 @@ to stdout at exit. On SIGTERM or SIGINT the socket is removed.`;
   static override flags = {
     socket: Flags.string({ description: 'Unix socket to listen on.', required: true }),
     traffic: Flags.string({ description: 'Send probes to this MAC and count the echoes.' }),
-    rate: Flags.integer({ description: 'Probes per second with --traffic.', default: 1000, min: 1, max: 20_000, dependsOn: ['traffic'] }),
+    rate: Flags.integer({ description: 'Probes per second with --traffic.', default: 1000, min: 1, max: 20_000 }),
     report: Flags.string({ description: 'Rewrite this JSON file with the report every second.' }),
   };
 
