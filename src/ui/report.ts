@@ -454,7 +454,7 @@ function renderOverview(timeline: MigrationTimeline, spans: PhaseSpan[], times: 
 
     out.push(rowLabel(y + 30, 'bytes sent', 'cumulative'));
     const bytes: [number, number][] = progress.map((p) => [p.time, p.transferred]);
-    if (activeAt !== undefined) bytes.unshift([activeAt, 0]);
+    if (activeAt !== undefined && bytes.length > 0) bytes.unshift([activeAt, 0]);
     out.push(lineChart(a, bytes, y, 60, 'bytes', formatBytes));
     y += 72;
 
