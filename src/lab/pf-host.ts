@@ -4,6 +4,7 @@
  * (`nicmig sim switch`), so VMs on several host processes share one network.
  */
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
+import { SimError } from '../sim/errors.js';
 import { SimHost } from '../sim/host.js';
 import { createI40evfDevice, KERNEL_LIMITS, SimPf } from '../sim/i40e/index.js';
 import { SocketNetwork } from '../sim/network/socket-switch.js';
@@ -65,7 +66,14 @@ export async function startPfHost(options: PfHostOptions): Promise<PfHost> {
     deviceFactory: (device) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, pfs, { eventPrefix: extensionPrefix }) : undefined),
   });
   if (options.switchSocket) {
-    await pf.connect(new SocketNetwork(options.switchSocket));
+    try {
+      await pf.connect(new SocketNetwork(options.switchSocket));
+    } catch (error) {
+      throw new SimError('SIM_HOST_FAILED', `host ${options.name}: cannot plug PF ${pf.name} into the switch ${options.switchSocket}: ${(error as Error).message}`, {
+        cause: error,
+        hint: 'is nicmig sim switch running on that socket?',
+      });
+    }
     options.log(`host ${options.name}: PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on the switch ${options.switchSocket}`);
   } else {
     options.log(`host ${options.name}: PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on no network`);
