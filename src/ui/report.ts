@@ -169,7 +169,7 @@ export function renderReport(input: ReportInput): string {
   if (failure) parts.push(renderError(failure));
   parts.push('<section id="timeline"><h2>Timeline</h2>');
   if (timeline.events.length === 0) parts.push('<p>No events were recorded.</p>');
-  else parts.push(renderOverview(timeline, spans, times, traffic));
+  else parts.push(renderOverview(timeline, spans, times, traffic, isSummary(result) ? result.bytes : null));
   parts.push('</section>');
   if (times.downtime) {
     parts.push('<section id="switchover"><h2>Switchover, millisecond by millisecond</h2>');
@@ -412,7 +412,7 @@ function progressEvents(timeline: MigrationTimeline) {
 
 // --- the overview: the whole migration ---------------------------------------------------
 
-function renderOverview(timeline: MigrationTimeline, spans: PhaseSpan[], times: SwitchoverTimes, traffic: ReportTraffic | null): string {
+function renderOverview(timeline: MigrationTimeline, spans: PhaseSpan[], times: SwitchoverTimes, traffic: ReportTraffic | null, finalBytes: number | null): string {
   const start = firstTime(timeline);
   const end = lastTime(timeline);
   const a = axis(start, end);
@@ -454,6 +454,9 @@ function renderOverview(timeline: MigrationTimeline, spans: PhaseSpan[], times: 
 
     out.push(rowLabel(y + 30, 'bytes sent', 'cumulative'));
     const bytes: [number, number][] = progress.map((p) => [p.time, p.transferred]);
+    // QEMU's final count, at the end of the stream, when the migration completed.
+    const streamEnd = times.completed ?? times.device;
+    if (finalBytes !== null && streamEnd !== undefined) bytes.push([streamEnd, finalBytes]);
     if (activeAt !== undefined && bytes.length > 0) bytes.unshift([activeAt, 0]);
     out.push(lineChart(a, bytes, y, 60, 'bytes', formatBytes));
     y += 72;
