@@ -17,6 +17,8 @@ export interface DemoLabOptions {
   dirtyPagesPerSecond?: number;
   /** Give vm1 an i40e VF (vfio-i40evf) whose guest driver brings it up. Default true. */
   withVf?: boolean;
+  /** How many VFs vm1 has (vf0, vf1, ...; MACs 02:00:00:00:00:01, :02, ...). Default 1. */
+  vfs?: number;
   /** PF limits per host (e.g. an older kernel on hostB). */
   limits?: Partial<Record<'hostA' | 'hostB', Partial<PfLimits>>>;
   log?: (message: string) => void;
@@ -62,7 +64,12 @@ export class DemoLab {
       `  - name: vm1`,
       `    memoryMiB: ${memoryMiB}`,
       `    vcpus: 2`,
-      ...(options.withVf === false ? [] : [`    devices:`, `      - {type: vfio-i40evf, id: vf0, pf: ${DEMO_PF}, vf: auto, mac: "${DEMO_MAC}"}`]),
+      ...(options.withVf === false
+        ? []
+        : [
+            `    devices:`,
+            ...Array.from({ length: options.vfs ?? 1 }, (_, i) => `      - {type: vfio-i40evf, id: vf${i}, pf: ${DEMO_PF}, vf: auto, mac: "02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}"}`),
+          ]),
       '',
     ].join('\n');
     fs.mkdirSync(dir, { recursive: true });
@@ -79,7 +86,7 @@ export class DemoLab {
           dir: path.join(dir, name),
           dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? 5000,
           log: options.log,
-          deviceFactory: (device) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]])) : undefined),
+          deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]]), { vm }) : undefined),
         });
         await host.start();
         lab.simHosts.set(name, host);
@@ -102,9 +109,9 @@ export class DemoLab {
     return this.simHosts.get(host)?.vms.get(name)?.vm;
   }
 
-  /** The VM's i40evf device on a host. */
-  device(host: string, name = 'vm1'): I40evfDevice | undefined {
-    return this.vm(host, name)?.devices.find((d): d is I40evfDevice => d instanceof I40evfDevice);
+  /** The VM's i40evf device on a host (the first, or the one with this id). */
+  device(host: string, id?: string, name = 'vm1'): I40evfDevice | undefined {
+    return this.vm(host, name)?.devices.find((d): d is I40evfDevice => d instanceof I40evfDevice && (id === undefined || d.id === id));
   }
 
   /** Starts probes to the VM's MAC (the guest echoes them back: traffic both ways). */

@@ -63,7 +63,7 @@ export async function startPfHost(options: PfHostOptions): Promise<PfHost> {
     dirtyPagesPerSecond: options.dirtyPagesPerSecond,
     extensionPrefix,
     log: options.log,
-    deviceFactory: (device) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, pfs, { eventPrefix: extensionPrefix }) : undefined),
+    deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, pfs, { eventPrefix: extensionPrefix, vm }) : undefined),
   });
   if (options.switchSocket) {
     try {

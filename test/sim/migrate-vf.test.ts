@@ -159,3 +159,18 @@ describe('migrate --dry-run with a VF', () => {
     expect(summary.journal).toBeNull();
   });
 });
+
+describe('a VM with several VFs', () => {
+  it('migrates both VFs, each replayed and verified, each MAC learned on hostB', async () => {
+    const current = await startLab({ vfs: 2 });
+    // Both guest drivers brought their VFs up (each in its own guest memory).
+    for (const id of ['vf0', 'vf1']) expect(current.device('hostA', id)?.status()).toBe('active');
+    const { run } = migration(current);
+    const summary = await run.run();
+    expect(summary).toMatchObject({ status: 'migrated', replay: { verified: true } });
+    for (const id of ['vf0', 'vf1']) expect(current.device('hostB', id)?.status()).toBe('active');
+    expect(current.fabric.lookup('02:00:00:00:00:01')).toBe('hostB/enp1s0f0');
+    expect(current.fabric.lookup('02:00:00:00:00:02')).toBe('hostB/enp1s0f0');
+    expect(current.pfs.get('hostA')?.inventory().every((vf) => vf.owner === null)).toBe(true);
+  });
+});

@@ -109,7 +109,7 @@ export class SimPf {
 
   /** The first VF nobody holds. */
   freeVf(): SimVf | undefined {
-    return this.vfs.find((vf) => vf.owner === null);
+    return this.vfs.find((vf) => vf.owner === null && vf.reservedBy === null);
   }
 
   /**

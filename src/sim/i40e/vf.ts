@@ -72,6 +72,8 @@ export class SimVf {
   ram: GuestRam | null = null;
   /** who holds the VF (the VM and device id), null when free */
   owner: string | null = null;
+  /** Taken by a device that is built but not yet attached (several `auto` VFs in one VM). */
+  reservedBy: string | null = null;
   dirtyTracking = false;
   quiesced = false;
   readonly counters: VfCounters = { rxPackets: 0, rxBytes: 0, rxNoBuffer: 0, rxDropped: 0, rxDmaErrors: 0, txPackets: 0, txSpoofDropped: 0 };
@@ -96,6 +98,7 @@ export class SimVf {
   /** A VM takes the VF (vfio bind): its RAM is where the VF's DMA goes. */
   bind(owner: string, ram: GuestRam, driver: VfDriverPort): void {
     this.owner = owner;
+    this.reservedBy = null;
     this.ram = ram;
     this.driver = driver;
   }
