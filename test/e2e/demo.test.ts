@@ -10,7 +10,7 @@ describe('nicmig demo (the README first command)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/vm1 now runs on hostB/);
     expect(result.stdout).toMatch(/Next:/);
-    const labDir = /in (\S+nicmig-demo-\S+?);/.exec(result.stderr)?.[1];
+    const labDir = /in (\S*nicmig-demo-[A-Za-z0-9]+)/.exec(result.stderr)?.[1];
     expect(labDir).toBeDefined();
     expect(fs.existsSync(labDir as string)).toBe(false);
   });

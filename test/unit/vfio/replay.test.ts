@@ -69,7 +69,9 @@ describe('reduce, plan, replay on a fresh VF', () => {
         expect(withoutVsi(rebuilt)).toEqual(withoutVsi(state));
         if (rebuilt.resources) expect(rebuilt.resources.vsiId).toBe(vsiId);
       }),
-      { numRuns: 300 },
+      // A fixed seed: the counts of what the histories contained are asserted below, and a
+      // random draw could fall short of them by chance (a flaky test).
+      { numRuns: 300, seed: 20261124 },
     );
     if (process.env.SHOW_SEEN) console.log(seen);
     for (const [kind, count] of Object.entries(seen)) expect([kind, count > 5]).toEqual([kind, true]);
@@ -96,7 +98,8 @@ describe('reduce, plan, replay on a fresh VF', () => {
         expect(compareStates(state, replay(plan, destination))).toEqual([]);
         replayed++;
       }),
-      { numRuns: 100 },
+      // Fixed seed for the same reason: both outcomes are counted below.
+      { numRuns: 100, seed: 20261124 },
     );
     expect(refused).toBeGreaterThan(5);
     expect(replayed).toBeGreaterThan(5);
