@@ -60,7 +60,7 @@ export class PhaseProgress {
             task.output = text;
           };
           await entry.promise;
-          if (entry.skipped) task.skip(`${PHASE_TITLES[phase]} (not needed)`);
+          if (entry.skipped) task.skip(`${PHASE_TITLES[phase]} (skipped)`);
         },
       })),
       {
