@@ -45,7 +45,7 @@ everything it made. What to try next is printed at the end.`;
       await lab.trafficFlowing(200);
       progress.start();
       migration = new Migration(
-        { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 } },
+        { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 }, spec: lab.inventory.vms.get('vm1') },
         {
           hosts: lab.hosts,
           strategyFor: async () => (hasVf(lab.inventory.vms.get('vm1') as VmSpec) ? new VfReplayStrategy() : new PlainStrategy()),

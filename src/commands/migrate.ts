@@ -97,7 +97,7 @@ rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run ni
     let migration: Migration | undefined;
     try {
       migration = new Migration(
-        { vm, to: host, options },
+        { vm, to: host, options, spec },
         {
           hosts: hostsFromInventory(inventory),
           strategyFor: async (): Promise<MigrationStrategy> => {

@@ -5,7 +5,7 @@ import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
-import type { HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import type { HostFacts, HostHandle, PfFacts, StartedVm, StartIncomingOptions } from '../migration/ports.js';
 import type { HostConfig } from './inventory.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from './vm-spec.js';
@@ -46,6 +46,26 @@ export class QemuHost implements HostHandle {
 
   connectVm(vm: string): Promise<QemuMonitor | undefined> {
     return connectVmSocket(this.qmpPath(vm), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  /** This machine's available memory, the QEMU binary's machine types, and SR-IOV PFs from sysfs. */
+  async facts(): Promise<HostFacts> {
+    return { memoryAvailableMiB: memoryAvailableMiB(), machines: await this.machines(), pfs: sriovPfs() };
+  }
+
+  private machineList: Promise<string[] | null> | undefined;
+
+  private machines(): Promise<string[] | null> {
+    this.machineList ??= execa(this.config.qemuBinary, ['-machine', 'help'], { reject: false, timeout: 10_000, stdin: 'ignore' }).then((result) => {
+      if (result.exitCode !== 0) return null;
+      // "q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)"
+      return String(result.stdout)
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/)[0] ?? '')
+        .filter((name) => name.length > 0);
+    });
+    return this.machineList;
   }
 
   /** Starts a VM from its spec: running, paused (-S), or as a migration destination. */
@@ -89,6 +109,37 @@ export class QemuHost implements HostHandle {
   startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true });
   }
+}
+
+function memoryAvailableMiB(): number | null {
+  try {
+    const match = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    return match ? Math.floor(Number(match[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** SR-IOV capable network interfaces (PFs) of this machine, from sysfs; empty without any. */
+function sriovPfs(): PfFacts[] {
+  const base = '/sys/class/net';
+  const pfs: PfFacts[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return pfs;
+  }
+  for (const name of names) {
+    try {
+      const total = Number(fs.readFileSync(path.join(base, name, 'device', 'sriov_totalvfs'), 'utf8').trim());
+      const enabled = Number(fs.readFileSync(path.join(base, name, 'device', 'sriov_numvfs'), 'utf8').trim());
+      pfs.push({ name, numVfs: Math.min(total, enabled), freeVfs: null, maxMacFilters: null, maxVlanFilters: null, numQueuePairs: null });
+    } catch {
+      // not an SR-IOV PF
+    }
+  }
+  return pfs;
 }
 
 /** A monitor of the QEMU (or simulated QEMU) behind a socket; undefined when none listens there. */

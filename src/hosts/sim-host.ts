@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import type { HostFacts, HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
 import { QmpDisconnectedError } from '../qmp/errors.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { SimHostClient } from '../sim/host-client.js';
@@ -27,6 +27,16 @@ export class SimulatedHost implements HostHandle {
 
   connectVm(vm: string): Promise<QemuMonitor | undefined> {
     return connectVmSocket(path.join(this.config.runDir, `${vm}.qmp`), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  async facts(): Promise<HostFacts> {
+    const control = await SimHostClient.connect(this.config.runDir);
+    try {
+      const facts = await control.hostFacts();
+      return { memoryAvailableMiB: facts.memoryAvailableMiB, machines: null, pfs: facts.pfs };
+    } finally {
+      control.close();
+    }
   }
 
   async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {

@@ -5,7 +5,7 @@ import { parseInventory, type Inventory } from '../hosts/inventory.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import type { HostHandle } from '../migration/ports.js';
 import { SimHost } from '../sim/host.js';
-import { createI40evfDevice, I40evfDevice, SimPf, type PfLimits } from '../sim/i40e/index.js';
+import { createI40evfDevice, I40evfDevice, pfFacts, SimPf, type PfLimits } from '../sim/i40e/index.js';
 import { LearningSwitch } from '../sim/network/switch.js';
 import { TrafficGenerator, type TrafficReport } from '../sim/network/traffic.js';
 import type { SimVm } from '../sim/vm.js';
@@ -87,6 +87,7 @@ export class DemoLab {
           dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? 5000,
           log: options.log,
           deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]]), { vm }) : undefined),
+          pfFacts: () => [pfFacts(pf)],
         });
         await host.start();
         lab.simHosts.set(name, host);

@@ -6,7 +6,7 @@
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import { SimError } from '../sim/errors.js';
 import { SimHost } from '../sim/host.js';
-import { createI40evfDevice, KERNEL_LIMITS, SimPf } from '../sim/i40e/index.js';
+import { createI40evfDevice, KERNEL_LIMITS, pfFacts, SimPf } from '../sim/i40e/index.js';
 import { SocketNetwork } from '../sim/network/socket-switch.js';
 
 export type KernelGeneration = keyof typeof KERNEL_LIMITS;
@@ -64,6 +64,7 @@ export async function startPfHost(options: PfHostOptions): Promise<PfHost> {
     extensionPrefix,
     log: options.log,
     deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, pfs, { eventPrefix: extensionPrefix, vm }) : undefined),
+    pfFacts: () => [pfFacts(pf)],
   });
   if (options.switchSocket) {
     try {

@@ -12,7 +12,9 @@ import {
   type OnTimeout,
   type ProgressSample,
 } from './convergence.js';
+import type { VmSpec } from '../hosts/vm-spec.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
+import { destinationReasons } from './preflight.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
 import { MigrationJournal } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
@@ -48,6 +50,8 @@ export interface MigrationRequest {
   vm: string;
   to: string;
   options: MigrationOptions;
+  /** The VM as the inventory describes it: the destination host is checked against it. */
+  spec?: VmSpec;
 }
 
 export interface MigrationDependencies {
@@ -298,6 +302,18 @@ export class Migration {
     if (this.options.autoConverge && !capabilities.has('auto-converge')) reasons.push(`source QEMU lacks 'auto-converge' (pass --no-auto-converge)`);
     this.strategy = await this.deps.strategyFor(this.request.vm, source);
     reasons.push(...(await this.strategy.preflight(source)));
+    const spec = this.request.spec;
+    if (spec) {
+      const destination = this.requireDestinationHost();
+      const facts = await destination.facts().catch((error: unknown) => {
+        reasons.push(`cannot ask ${destination.name} what it can take: ${(error as Error).message}`);
+        return undefined;
+      });
+      if (facts) {
+        reasons.push(...destinationReasons(spec, destination.name, facts));
+        reasons.push(...this.strategy.checkDestinationHost(spec, facts));
+      }
+    }
     if (reasons.length > 0) throw new PreflightError(reasons);
   }
 

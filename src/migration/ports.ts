@@ -10,6 +10,8 @@ export interface HostHandle {
   readonly migrationAddress: string;
   /** A monitor of the VM if it runs (or sits) on this host, else undefined. */
   connectVm(vm: string): Promise<QemuMonitor | undefined>;
+  /** What the host can take, for preflight; null fields are what this host cannot tell. */
+  facts(): Promise<HostFacts>;
   /** Starts the VM paused, waiting for an incoming migration (`-S -incoming defer`). */
   startIncoming(vm: string, options: StartIncomingOptions): Promise<StartedVm>;
 }
@@ -26,4 +28,22 @@ export interface StartedVm {
   pid?: number;
   /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
   destroy(): Promise<void>;
+}
+
+export interface PfFacts {
+  name: string;
+  numVfs: number;
+  freeVfs: number | null;
+  /** Filter limits for an untrusted VF on this PF (they differ between PF kernels). */
+  maxMacFilters: number | null;
+  maxVlanFilters: number | null;
+  numQueuePairs: number | null;
+}
+
+export interface HostFacts {
+  memoryAvailableMiB: number | null;
+  /** Machine types the host's QEMU offers; null when any is accepted or it cannot tell. */
+  machines: string[] | null;
+  /** SR-IOV PFs; null when the host cannot tell. */
+  pfs: PfFacts[] | null;
 }

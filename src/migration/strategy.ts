@@ -1,4 +1,6 @@
+import type { VmSpec } from '../hosts/vm-spec.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
+import type { HostFacts } from './ports.js';
 
 /** What a strategy can tell before anything changes, for `migrate --dry-run`. */
 export interface StrategyPlan {
@@ -23,6 +25,8 @@ export interface MigrationStrategy {
   readonly name: 'plain' | 'vf-replay';
   /** Reasons the migration cannot go ahead (empty when it can). */
   preflight(source: QemuMonitor): Promise<string[]>;
+  /** Reasons the destination host's PFs cannot take the VFs' state (their filter limits). */
+  checkDestinationHost(spec: VmSpec, facts: HostFacts): string[];
   /** After preflight: what the VF steps will do (the destination's facts are not known yet). */
   describePlan(): StrategyPlan;
   /** Destination VFs to start the destination with, by source device id. */
@@ -53,6 +57,9 @@ export class PlainStrategy implements MigrationStrategy {
   }
   describePlan(): StrategyPlan {
     return { devices: [] };
+  }
+  checkDestinationHost(): string[] {
+    return [];
   }
   destinationVfs(): undefined {
     return undefined;

@@ -9,6 +9,8 @@ import { reduceCapture } from '../vfio/reduce.js';
 import type { VfState } from '../vfio/state.js';
 import { compareStateJson } from '../vfio/verify-json.js';
 import { MigrationError } from './errors.js';
+import type { VmSpec } from '../hosts/vm-spec.js';
+import type { HostFacts } from './ports.js';
 import type { MigrationStrategy, ReplayReport, StrategyPlan } from './strategy.js';
 
 interface DeviceMigration {
@@ -77,6 +79,28 @@ export class VfReplayStrategy implements MigrationStrategy {
         quiesced: false,
       });
     });
+    return reasons;
+  }
+
+  /** The destination PFs' limits against each VF's state, before anything starts there. */
+  checkDestinationHost(spec: VmSpec, facts: HostFacts): string[] {
+    const reasons: string[] = [];
+    for (const device of this.devices.values()) {
+      const specDevice = spec.devices.find((d) => d.type === 'vfio-i40evf' && d.id === device.id);
+      if (!specDevice || specDevice.type !== 'vfio-i40evf' || !device.state) continue;
+      const pf = facts.pfs?.find((p) => p.name === specDevice.pf);
+      if (!pf || pf.maxMacFilters === null || pf.maxVlanFilters === null) continue;
+      const source = destinationFacts(device.source);
+      const destination: DestinationFacts = {
+        ...source,
+        trusted: specDevice.trust,
+        maxMacFilters: pf.maxMacFilters,
+        maxVlanFilters: pf.maxVlanFilters,
+        numQueuePairs: pf.numQueuePairs ?? source.numQueuePairs,
+        portVlan: specDevice.vlan ?? null,
+      };
+      for (const reason of checkCompatibility(device.state, destination)) reasons.push(`device ${device.id} on the destination PF ${pf.name}: ${reason}`);
+    }
     return reasons;
   }
 

@@ -18,6 +18,7 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.object({ id: z.unknown().optional(), op: z.literal('start-vm'), spec: VmSpecSchema, options: StartVmOptionsSchema.default({ paused: false, incoming: false }) }),
   z.object({ id: z.unknown().optional(), op: z.literal('stop-vm'), name: z.string() }),
   z.object({ id: z.unknown().optional(), op: z.literal('list-vms') }),
+  z.object({ id: z.unknown().optional(), op: z.literal('host-facts') }),
 ]);
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 export type ControlRequestInput = z.input<typeof ControlRequestSchema>;
@@ -30,8 +31,20 @@ export const VmInfoSchema = z.object({
 });
 export type VmInfo = z.infer<typeof VmInfoSchema>;
 
+/** What a destination host can take, for the orchestrator's preflight. */
+export const PfFactsSchema = z.object({
+  name: z.string(),
+  numVfs: z.number().int(),
+  freeVfs: z.number().int().nullable(),
+  maxMacFilters: z.number().int().nullable(),
+  maxVlanFilters: z.number().int().nullable(),
+  numQueuePairs: z.number().int().nullable(),
+});
+export type PfFacts = z.infer<typeof PfFactsSchema>;
+export const SimHostFactsSchema = z.object({ memoryAvailableMiB: z.number(), pfs: z.array(PfFactsSchema) });
+
 export const ControlReplySchema = z.union([
-  z.object({ id: z.unknown().optional(), ok: z.literal(true), vm: VmInfoSchema.optional(), vms: z.array(VmInfoSchema).optional() }),
+  z.object({ id: z.unknown().optional(), ok: z.literal(true), vm: VmInfoSchema.optional(), vms: z.array(VmInfoSchema).optional(), facts: SimHostFactsSchema.optional() }),
   z.object({ id: z.unknown().optional(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) }),
 ]);
 export type ControlReply = z.infer<typeof ControlReplySchema>;

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { VmSpecSchema } from '../hosts/vm-spec.js';
-import { ControlReplySchema, HostManifestSchema, type ControlReply, type HostManifest, type VmInfo } from './control-protocol.js';
+import { ControlReplySchema, HostManifestSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import { SimError } from './errors.js';
 import type { StartVmOptions } from './host.js';
 
@@ -63,6 +63,12 @@ export class SimHostClient {
 
   async stopVm(name: string): Promise<void> {
     await this.request({ op: 'stop-vm', name });
+  }
+
+  async hostFacts(): Promise<{ memoryAvailableMiB: number; pfs: PfFacts[] }> {
+    const reply = await this.request({ op: 'host-facts' });
+    if (!reply.facts) throw new SimError('SIM_CONTROL_FAILED', 'host-facts: no facts in the reply');
+    return reply.facts;
   }
 
   async listVms(): Promise<VmInfo[]> {

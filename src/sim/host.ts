@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { VmSpecSchema, type DeviceSpec, type VmSpec } from '../hosts/vm-spec.js';
-import { ControlRequestSchema, StartVmOptionsSchema, type ControlReply, type HostManifest, type VmInfo } from './control-protocol.js';
+import { ControlRequestSchema, StartVmOptionsSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import type { SimDevice } from './device.js';
 import { SimError } from './errors.js';
 import { SimVm } from './vm.js';
@@ -19,6 +20,8 @@ export interface SimHostOptions {
   extensionPrefix?: string;
   /** Builds the device model for a spec entry (the i40evf model plugs in here); none by default. */
   deviceFactory?: (device: DeviceSpec, vm: VmSpec) => SimDevice | undefined;
+  /** The host's PFs as a preflight sees them (none by default). */
+  pfFacts?: () => PfFacts[];
   log?: (message: string) => void;
 }
 
@@ -162,6 +165,8 @@ export class SimHost {
           return { id, ok: true };
         case 'list-vms':
           return { id, ok: true, vms: this.list() };
+        case 'host-facts':
+          return { id, ok: true, facts: { memoryAvailableMiB: Math.floor(os.freemem() / (1024 * 1024)), pfs: this.options.pfFacts?.() ?? [] } };
       }
     } catch (error) {
       const code = error instanceof SimError ? error.code : error instanceof SyntaxError ? 'SIM_CONTROL_FAILED' : 'INTERNAL';

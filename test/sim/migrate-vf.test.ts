@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { DEMO_MAC, DemoLab, type DemoLabOptions } from '../../src/lab/demo-lab.js';
@@ -23,7 +24,7 @@ async function startLab(options: DemoLabOptions = {}): Promise<DemoLab> {
 function migration(current: DemoLab, options: Partial<MigrationOptions> = {}, atPhase?: (phase: Phase) => void | Promise<void>) {
   const events: MigrationEvent[] = [];
   const run = new Migration(
-    { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, ...options } },
+    { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, ...options }, spec: current.inventory.vms.get('vm1') },
     {
       hosts: current.hosts,
       strategyFor: async () => new VfReplayStrategy(),
@@ -96,6 +97,8 @@ describe('VF replay migration on the simulator', () => {
     expect(current.vm('hostB')).toBeUndefined();
     expect(current.vm('hostA')?.runState).toBe('running');
     expect(current.device('hostA')?.vf.quiesced).toBe(false);
+    // Found from the destination host's PF limits, before anything started there.
+    expect(fs.existsSync(path.join(current.inventory.stateDir, 'journal'))).toBe(false);
     await current.trafficFlowing(100); // still answering on hostA
   });
 

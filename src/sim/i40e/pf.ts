@@ -192,3 +192,15 @@ export class SimPf {
     this.port?.send(from.settings.vlan !== null ? encodeFrame(decoded) : frame);
   }
 }
+
+/** A PF as the orchestrator's preflight sees it (the sim host's `host-facts`). */
+export function pfFacts(pf: SimPf): { name: string; numVfs: number; freeVfs: number; maxMacFilters: number; maxVlanFilters: number; numQueuePairs: number } {
+  return {
+    name: pf.name,
+    numVfs: pf.vfs.length,
+    freeVfs: pf.vfs.filter((vf) => vf.owner === null && vf.reservedBy === null).length,
+    maxMacFilters: pf.limits.maxMacFilters,
+    maxVlanFilters: pf.limits.maxVlanFilters,
+    numQueuePairs: pf.limits.numQueuePairs,
+  };
+}
