@@ -447,7 +447,9 @@ export class Migration {
   private async switchover(): Promise<void> {
     const source = this.requireSource();
     await (this.switchoverSent ?? this.sendSwitchover(source));
-    this.journal?.append('switchover');
+    // Written while QEMU sends the final pass; recover must not resume a destination whose
+    // VF was quiesced on the source but never replayed.
+    this.journal?.appendAll([['switchover', {}], ...(this.strategy?.name === 'vf-replay' ? [['source-vf-quiesced', {}] as const] : [])]);
     const deadline = performance.now() + this.options.stepTimeoutMs;
     const [sourceStatus, destinationStatus] = await Promise.all([this.migrationEnd('source', deadline), this.migrationEnd('destination', deadline)]);
     if (sourceStatus !== 'completed' || destinationStatus !== 'completed') {
