@@ -16,6 +16,15 @@ export interface RecoveryOutcome {
   resolved: boolean;
 }
 
+/** Quits a QEMU and waits for its monitor to close; one that is already going away is fine. */
+async function quitAndWait(monitor: QemuMonitor): Promise<void> {
+  const closed = monitor.client.closed;
+  await monitor.quit().catch((error: unknown) => {
+    if (!(error instanceof QmpDisconnectedError)) throw error;
+  });
+  await closed;
+}
+
 async function probe(host: HostHandle | undefined, vm: string): Promise<{ state: SideState; monitor?: QemuMonitor }> {
   if (!host) return { state: { alive: false } };
   const monitor = await host.connectVm(vm).catch(() => undefined);
@@ -66,13 +75,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
       }
       if (decision.quitSource && source.monitor) {
         const src = source.monitor;
-        await attempt('quit the source', async () => {
-          const closed = src.client.closed;
-          await src.quit().catch((error: unknown) => {
-            if (!(error instanceof QmpDisconnectedError)) throw error;
-          });
-          await closed;
-        });
+        await attempt('quit the source', () => quitAndWait(src));
       }
       if (steps.every((s) => s.ok)) {
         journal.append('finished', { by: 'recover' });
@@ -89,14 +92,8 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
       }
       if (decision.killDestination && destination.monitor) {
         const dst = destination.monitor;
-        await attempt('stop the destination QEMU', async () => {
-          const closed = dst.client.closed;
-          // It may be exiting already (a cancelled incoming migration ends QEMU): gone is what we want.
-          await dst.quit().catch((error: unknown) => {
-            if (!(error instanceof QmpDisconnectedError)) throw error;
-          });
-          await closed;
-        });
+        // It may be exiting already (a cancelled incoming migration ends QEMU): gone is what we want.
+        await attempt('stop the destination QEMU', () => quitAndWait(dst));
       }
       if (decision.resumeSource) {
         await attempt('resume the source', async () => {

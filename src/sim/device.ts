@@ -1,3 +1,4 @@
+import type { AnnounceParameters } from '../qmp/monitor.js';
 import type { MigrationStatus, RunState } from '../qmp/schemas.js';
 import type { QmpCommandDefinition } from './qmp-registry.js';
 import type { GuestRam } from './ram.js';
@@ -19,14 +20,8 @@ export interface SimDeviceContext {
   log(message: string): void;
 }
 
-export interface AnnounceRequest {
-  initial: number;
-  max: number;
-  rounds: number;
-  step: number;
-  interfaces?: string[];
-  id?: string;
-}
+/** `announce-self`'s arguments, as the orchestrator's monitor sends them. */
+export type AnnounceRequest = AnnounceParameters;
 
 /**
  * A device of a simulated VM (the i40evf model plugs in here). Every hook is optional; the

@@ -1,8 +1,7 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { SimHostProcesses } from '../helpers/sim-hosts.js';
 import { NICMIG_BIN } from '../helpers/cli.js';
 
 jest.setTimeout(120_000);
@@ -74,75 +73,31 @@ describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (ski
     return;
   }
 
-  let dir: string;
+  let lab: SimHostProcesses | undefined;
   let config: string;
-  const hosts: ChildProcess[] = [];
   const vars = (more: Record<string, string>) => ({ nicmig: NICMIG_BIN, nicmig_config: config, ...more });
-
-  async function startHost(name: string, vms: string[]): Promise<void> {
-    const child = spawn(process.execPath, [NICMIG_BIN, 'sim', 'host', '--name', name, '--dir', path.join(dir, name), '--dirty-rate', '2000', ...vms.flatMap((vm) => ['--vm', vm])], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    hosts.push(child);
-    let log = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`sim host ${name} did not come up: ${log}`)), 30_000);
-      child.stderr?.on('data', (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes('ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`sim host ${name} exited ${code}: ${log}`)));
-    });
-  }
 
   beforeAll(async () => {
     expect(haveAnsible).toBe(true); // under CI=true, a missing ansible-playbook fails here
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-e2e-ansible-'));
-    config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(
-      config,
-      [
-        `stateDir: ${path.join(dir, 'state')}`,
-        'hosts:',
-        `  hostA: {kind: sim, runDir: ${path.join(dir, 'hostA')}}`,
-        `  hostB: {kind: sim, runDir: ${path.join(dir, 'hostB')}}`,
-        'vms:',
-        '  - {name: vm1, memoryMiB: 64}',
-        '',
-      ].join('\n'),
-    );
-    await startHost('hostA', ['vm1']);
-    await startHost('hostB', []);
+    lab = new SimHostProcesses('e2e-ansible');
+    config = lab.config;
+    await lab.start();
   });
 
   afterAll(async () => {
-    await Promise.all(
-      hosts.splice(0).map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-          }),
-      ),
-    );
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await lab?.stop();
   });
 
   // The cases run in order on one lab: a dry run, the move, then a refusal (already there).
   it('a dry run is ok and changes nothing (changed=0)', async () => {
-    const run = await runPlaybook(dir, vars({ vm: 'vm1', dest: 'hostB', dry_run: 'true' }));
+    const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostB', dry_run: 'true' }));
     expect(run.code).toBe(0);
     expect(run.recap).toMatchObject({ changed: 0, failures: 0 });
     expect(run.tasks.get('Report')?.msg).toBe('dry run: vm1 could move from hostA to hostB; nothing changed');
   });
 
   it('a migration that succeeds is the one change (changed=1, ok)', async () => {
-    const run = await runPlaybook(dir, vars({ vm: 'vm1', dest: 'hostB' }));
+    const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostB' }));
     expect(run.code).toBe(0);
     expect(run.recap).toMatchObject({ changed: 1, failures: 0 });
     const migrate = run.tasks.get('nicmig migrate vm1 hostB --json');
@@ -152,7 +107,7 @@ describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (ski
   });
 
   it('a preflight refusal fails the play with nicmig\'s message (VM already on the destination, exit 10)', async () => {
-    const run = await runPlaybook(dir, vars({ vm: 'vm1', dest: 'hostB' }));
+    const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostB' }));
     expect(run.code).not.toBe(0);
     expect(run.recap).toMatchObject({ changed: 0, failures: 1 });
     expect(run.tasks.get('nicmig migrate vm1 hostB --json')).toMatchObject({ changed: false, rc: 10 });
@@ -163,7 +118,7 @@ describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (ski
   });
 
   it('an unknown VM fails the play with exit 2 and nicmig\'s hint', async () => {
-    const run = await runPlaybook(dir, vars({ vm: 'vm9', dest: 'hostA' }));
+    const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm9', dest: 'hostA' }));
     expect(run.recap).toMatchObject({ changed: 0, failures: 1 });
     const msg = String(run.tasks.get('Fail on nicmig\'s non-zero exit, with its error')?.msg);
     expect(msg).toMatch(/exited 2 \(UNKNOWN_VM\): no VM named 'vm9' in /);
@@ -171,7 +126,7 @@ describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (ski
   });
 
   it('the VM stayed where the successful play put it', async () => {
-    const run = await runPlaybook(dir, vars({ vm: 'vm1', dest: 'hostA', dry_run: 'true' }));
+    const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostA', dry_run: 'true' }));
     expect(run.recap).toMatchObject({ changed: 0, failures: 0 });
     expect(run.tasks.get('Report')?.msg).toBe('dry run: vm1 could move from hostB to hostA; nothing changed');
   });
