@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { loadInventory } from '../../hosts/inventory.js';
 import { BaseCommand } from '../../base-command.js';
 import { KERNEL_GENERATIONS, startPfHost, type KernelGeneration } from '../../lab/pf-host.js';
 import { waitForStopSignal } from '../../lab/signals.js';
@@ -28,7 +29,11 @@ is released, the PF leaves the switch and the sockets are removed.`;
   static override flags = {
     name: Flags.string({ description: 'Host name (in logs, host.json and the switch port name HOST/PF).', required: true }),
     dir: Flags.string({ description: 'Directory for the sockets and host.json.', required: true }),
-    vm: Flags.string({ description: 'Start a running VM of this name, without devices (repeatable).', multiple: true, default: [] }),
+    vm: Flags.string({
+      description: 'Start a running VM of this name (repeatable): its spec from --config when the inventory has it (devices, VFs included), else one without devices.',
+      multiple: true,
+      default: [],
+    }),
     memory: Flags.integer({ description: 'Guest RAM of the VMs started with --vm, MiB.', default: 64, min: 16 }),
     'dirty-rate': Flags.integer({ description: 'Pages per second each running guest dirties.', default: 0, min: 0 }),
     pf: Flags.string({ description: 'Interface name of the i40e PF (a VM spec device\'s pf).', default: 'enp1s0f0' }),
@@ -57,7 +62,9 @@ is released, the PF leaves the switch and the sockets are removed.`;
       log,
     });
     try {
-      for (const vmName of vmNames) await host.startVm({ name: vmName, memoryMiB: memory });
+      // The same VM spec the orchestrator starts a destination from, when there is an inventory.
+      const inventory = this.flags.config ? loadInventory(this.flags.config) : undefined;
+      for (const vmName of vmNames) await host.startVm(inventory?.vms.get(vmName) ?? { name: vmName, memoryMiB: memory });
     } catch (error) {
       await stop();
       throw error;
