@@ -22,6 +22,11 @@ const HostSchema = z.object({
   qemuBinary: z.string().min(1).default('qemu-system-x86_64'),
   /** kvm falls back to tcg when /dev/kvm is not usable. */
   accel: z.enum(['kvm', 'tcg']).default('kvm'),
+  /**
+   * Start this host's QEMU processes inside this network namespace (`ip netns exec`): hosts
+   * emulated on one machine, each with its own addresses. QMP sockets stay on the filesystem.
+   */
+  netns: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a network namespace name').optional(),
 });
 export type HostConfig = z.infer<typeof HostSchema> & { name: string };
 

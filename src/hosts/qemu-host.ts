@@ -81,7 +81,8 @@ export class QemuHost implements HostHandle {
     fs.rmSync(qmpPath, { force: true });
     const args = qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, ...mode });
     // With -daemonize the launching process exits once QEMU is initialised and listening.
-    const launch = await execa(this.config.qemuBinary, args, {
+    const [command, commandArgs] = this.config.netns ? ['ip', ['netns', 'exec', this.config.netns, this.config.qemuBinary, ...args]] : [this.config.qemuBinary, args];
+    const launch = await execa(command, commandArgs, {
       reject: false,
       timeout: this.options.startTimeoutMs ?? 30_000,
       stdin: 'ignore',
@@ -92,7 +93,7 @@ export class QemuHost implements HostHandle {
       throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start: ${String(launch.stderr).trim() || `exit ${launch.exitCode}`}`, {
         vm,
         host: this.name,
-        command: [this.config.qemuBinary, ...args].join(' '),
+        command: [command, ...commandArgs].join(' '),
       });
     }
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());

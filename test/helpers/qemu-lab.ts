@@ -18,7 +18,8 @@ export class QemuLab {
   readonly specs: Map<string, VmSpec>;
   readonly configs: HostConfig[];
 
-  constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg') {
+  /** With `netns`, hostA and hostB run their QEMU in those namespaces, at those addresses. */
+  constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg', netns?: { a: string; b: string; addressA: string; addressB: string }) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-lab-'));
     this.specs = new Map(
       specs.map((s) => {
@@ -31,10 +32,11 @@ export class QemuLab {
     this.configs = ['hostA', 'hostB'].map((name) => ({
       name,
       kind: 'qemu' as const,
-      migrationAddress: '127.0.0.1',
+      migrationAddress: netns ? (name === 'hostA' ? netns.addressA : netns.addressB) : '127.0.0.1',
       runDir: path.join(this.dir, name),
       qemuBinary: QEMU_BINARY,
       accel,
+      ...(netns ? { netns: name === 'hostA' ? netns.a : netns.b } : {}),
     }));
     this.hosts = new Map(this.configs.map((config) => [config.name, new QemuHost(config, this.specs)]));
     labs.add(this);
