@@ -10,9 +10,7 @@ import { listJournals } from '../migration/journal.js';
 export default class Cancel extends BaseCommand<typeof Cancel> {
   static override summary = 'Cancel a migration that another nicmig is running; it rolls back.';
 
-  static override description = `Sends SIGTERM to the nicmig process migrating VM (as Ctrl-C in its terminal would) and
-waits until it has rolled back. A migration past the destination's resume cannot be cancelled:
-it finishes.`;
+  static override description = `Sends SIGTERM to the nicmig process migrating VM (as Ctrl-C in its terminal would) and waits until it has rolled back. A migration past the destination's resume cannot be cancelled: it finishes.`;
 
   static override examples = ['<%= config.bin %> cancel vm1', '<%= config.bin %> cancel vm1 --wait 120 --json'];
 

@@ -15,9 +15,7 @@ import type { TrafficReport } from '../sim/network/traffic.js';
 export default class Demo extends BaseCommand<typeof Demo> {
   static override summary = 'Watch a VM move between two simulated hosts (no hardware, no QEMU needed).';
 
-  static override description = `Starts a lab of two simulated hosts in this process, a VM vm1 with a busy guest on hostA,
-migrates it to hostB with the normal progress display, prints the summary, and removes
-everything it made. What to try next is printed at the end.`;
+  static override description = `Starts a lab of two simulated hosts in this process, a VM vm1 with a busy guest on hostA, migrates it to hostB with the normal progress display, prints the summary, and removes everything it made. What to try next is printed at the end.`;
 
   static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --memory 1024 --dirty-rate 20000', '<%= config.bin %> demo --json', '<%= config.bin %> demo --report demo.html'];
 

@@ -19,16 +19,9 @@ import { parseBandwidth } from '../ui/units.js';
 export default class Migrate extends BaseCommand<typeof Migrate> {
   static override summary = 'Live-migrate a VM to another host, guest unaware.';
 
-  static override description = `Moves a running VM to HOST: pre-copies its memory while it runs, stops it for the
-switchover, rebuilds its i40e VF state on the destination VF (VMs with vfio-i40evf devices),
-resumes it there, and quits the source. Any failure before the destination resumes rolls back:
-the VM keeps running on the source and nothing is left behind. Ctrl-C or SIGTERM (or
-\`nicmig cancel VM\` from another terminal) cancels and rolls back.
+  static override description = `Moves a running VM to HOST: pre-copies its memory while it runs, stops it for the switchover, rebuilds its i40e VF state on the destination VF (VMs with vfio-i40evf devices), resumes it there, and quits the source. Any failure before the destination resumes rolls back: the VM keeps running on the source and nothing is left behind. Ctrl-C or SIGTERM (or \`nicmig cancel VM\` from another terminal) cancels and rolls back.
 
-Progress goes to stderr; the summary to stdout. --json prints one summary document on stdout;
---events prints NDJSON events on stdout as they happen, the summary as the last one.
-Exit codes: 0 migrated, 10 refused by preflight, 11 failed and rolled back, 12 timed out and
-rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run nicmig recover).`;
+Progress goes to stderr; the summary to stdout. --json prints one summary document on stdout; --events prints NDJSON events on stdout as they happen, the summary as the last one. Exit codes: 0 migrated, 10 refused by preflight, 11 failed and rolled back, 12 timed out and rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run nicmig recover).`;
 
   static override examples = [
     '<%= config.bin %> migrate vm1 hostB',

@@ -8,11 +8,7 @@ import { parseEndpoint } from '../qmp/transport.js';
 export default class Qmp extends BaseCommand<typeof Qmp> {
   static override summary = 'Run one QMP command on a QEMU monitor, or watch its events.';
 
-  static override description = `Raw access to a QMP monitor, for when something looks wrong (like virsh qemu-monitor-command).
-Prints the command's "return" value as JSON on stdout and exits 0. A QMP error prints its class
-and description on stderr and exits 24. With --events, prints events as NDJSON (one JSON object
-per line) until --for elapses, the connection closes, or Ctrl-C; a command given with --events
-runs after the listener is registered, its reply printed as a {"return": ...} line.`;
+  static override description = `Raw access to a QMP monitor, for when something looks wrong (like virsh qemu-monitor-command). Prints the command's "return" value as JSON on stdout and exits 0. A QMP error prints its class and description on stderr and exits 24. With --events, prints events as NDJSON (one JSON object per line) until --for elapses, the connection closes, or Ctrl-C; a command given with --events runs after the listener is registered, its reply printed as a {"return": ...} line.`;
 
   static override examples = [
     '<%= config.bin %> qmp unix:/run/nicmig/vm1.qmp query-status',

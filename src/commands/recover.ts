@@ -11,11 +11,7 @@ import { recoverMigration, type RecoveryOutcome } from '../migration/recover.js'
 export default class Recover extends BaseCommand<typeof Recover> {
   static override summary = 'Finish or roll back migrations that nicmig itself did not see to the end.';
 
-  static override description = `After nicmig was killed or its host crashed mid-migration, reads each unfinished journal,
-asks both hosts where the guest is, and either finishes the migration (the destination
-already runs: the source is quit, never resumed) or rolls it back (the destination was never
-resumed: it is stopped and the source resumed if it ran before). It says which and why.
-When neither can be done safely it changes nothing and exits 14 with the reason.`;
+  static override description = `After nicmig was killed or its host crashed mid-migration, reads each unfinished journal, asks both hosts where the guest is, and either finishes the migration (the destination already runs: the source is quit, never resumed) or rolls it back (the destination was never resumed: it is stopped and the source resumed if it ran before). It says which and why. When neither can be done safely it changes nothing and exits 14 with the reason.`;
 
   static override examples = ['<%= config.bin %> recover', '<%= config.bin %> recover vm1', '<%= config.bin %> recover vm1 --json'];
 

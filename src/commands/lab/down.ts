@@ -6,10 +6,7 @@ import { defaultLabDir } from '../../lab/lab-state.js';
 export default class LabDown extends BaseCommand<typeof LabDown> {
   static override summary = 'Stop the background lab: every process, and its sockets.';
 
-  static override description = `Sends SIGTERM to the lab's processes (SIGKILL to any still there after --grace
-seconds), waits until they are gone and removes the sockets and DIR/lab.json. Works when
-some processes already died. Logs, config.yaml and the journals stay in DIR. Without a lab
-in DIR: LAB_NOT_UP, exit 2.`;
+  static override description = `Sends SIGTERM to the lab's processes (SIGKILL to any still there after --grace seconds), waits until they are gone and removes the sockets and DIR/lab.json. Works when some processes already died. Logs, config.yaml and the journals stay in DIR. Without a lab in DIR: LAB_NOT_UP, exit 2.`;
 
   static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --dir /tmp/lab --json'];
 

@@ -7,9 +7,7 @@ import { formatTrafficReport } from '../../lab/switch-process.js';
 export default class LabStatus extends BaseCommand<typeof LabStatus> {
   static override summary = 'Show the background lab: its processes, VMs and traffic.';
 
-  static override description = `Reads DIR/lab.json, checks each process, and lists the VMs of each host and (with
-lab up --traffic-rate) the switch's probe counts and MAC moves. status is up, degraded (a
-process died: run lab down) or starting. Without a lab in DIR: LAB_NOT_UP, exit 2.`;
+  static override description = `Reads DIR/lab.json, checks each process, and lists the VMs of each host and (with lab up --traffic-rate) the switch's probe counts and MAC moves. status is up, degraded (a process died: run lab down) or starting. Without a lab in DIR: LAB_NOT_UP, exit 2.`;
 
   static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json'];
 

@@ -6,13 +6,7 @@ import { defaultLabDir, LAB_PF } from '../../lab/lab-state.js';
 export default class LabUp extends BaseCommand<typeof LabUp> {
   static override summary = 'Start a lab of two simulated hosts in the background, for nicmig migrate to use.';
 
-  static override description = `Starts, as background processes that outlive this command: a switch (nicmig sim switch)
-and two simulated hosts (nicmig sim host), each with an i40e PF plugged into the switch.
-hostA runs vm1, whose vfio-i40evf device vf0 (MAC 02:00:00:00:00:01) its guest driver has
-configured; hostB is empty and its PF kernel is older (fewer filters for untrusted VFs).
-Writes DIR/config.yaml (the inventory) and DIR/lab.json (pids, sockets); logs go to
-DIR/*.log. Waits until every process is ready; on any failure stops what it started.
-A lab that is already up in DIR is an error (LAB_ALREADY_UP, exit 2).`;
+  static override description = `Starts, as background processes that outlive this command: a switch (nicmig sim switch) and two simulated hosts (nicmig sim host), each with an i40e PF plugged into the switch. hostA runs vm1, whose vfio-i40evf device vf0 (MAC 02:00:00:00:00:01) its guest driver has configured; hostB is empty and its PF kernel is older (fewer filters for untrusted VFs). Writes DIR/config.yaml (the inventory) and DIR/lab.json (pids, sockets); logs go to DIR/*.log. Waits until every process is ready; on any failure stops what it started. A lab that is already up in DIR is an error (LAB_ALREADY_UP, exit 2).`;
 
   static override examples = [
     '<%= config.bin %> lab up',

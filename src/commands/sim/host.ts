@@ -8,17 +8,9 @@ import { DEFAULT_EXTENSION_PREFIX } from '../../qmp/monitor.js';
 export default class SimHostCommand extends BaseCommand<typeof SimHostCommand> {
   static override summary = 'Run a simulated patched-QEMU host with an i40e PF until SIGTERM or Ctrl-C.';
 
-  static override description = `Starts simulated QEMU 7.2 VMs, each with a QMP socket DIR/VM.qmp, and a control socket
-DIR/host.sock (JSON lines: start-vm, stop-vm, list-vms) through which another process (the
-orchestrator) starts destination VMs. DIR/host.json lists the VMs and their sockets; it
-appears once the host is ready. Logs go to stderr.
+  static override description = `Starts simulated QEMU 7.2 VMs, each with a QMP socket DIR/VM.qmp, and a control socket DIR/host.sock (JSON lines: start-vm, stop-vm, list-vms) through which another process (the orchestrator) starts destination VMs. DIR/host.json lists the VMs and their sockets; it appears once the host is ready. Logs go to stderr.
 
-The host has one i40e PF (--pf) with --vfs VFs; a VM's vfio-i40evf device takes one of
-them. With --switch the PF's uplink is a port of that switch (nicmig sim switch), so VMs on
-several host processes share one network; without it the PF is on no network. --limits is
-the PF kernel's filter limits for untrusted VFs (current: 18 MACs / 16 VLANs, older: 12 / 8,
-oldest: 8 / 8), so that two hosts can disagree. On SIGTERM or SIGINT every VM stops, its VF
-is released, the PF leaves the switch and the sockets are removed.`;
+The host has one i40e PF (--pf) with --vfs VFs; a VM's vfio-i40evf device takes one of them. With --switch the PF's uplink is a port of that switch (nicmig sim switch), so VMs on several host processes share one network; without it the PF is on no network. --limits is the PF kernel's filter limits for untrusted VFs (current: 18 MACs / 16 VLANs, older: 12 / 8, oldest: 8 / 8), so that two hosts can disagree. On SIGTERM or SIGINT every VM stops, its VF is released, the PF leaves the switch and the sockets are removed.`;
 
   static override examples = [
     '<%= config.bin %> sim host --name hostA --dir /tmp/hostA --vm vm1 --memory 256 --dirty-rate 2000',

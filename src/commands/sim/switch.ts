@@ -7,12 +7,7 @@ import { waitForStopSignal } from '../../lab/signals.js';
 export default class SimSwitchCommand extends BaseCommand<typeof SimSwitchCommand> {
   static override summary = 'Run the simulated Ethernet switch of a lab until SIGTERM or Ctrl-C.';
 
-  static override description = `A learning switch on a unix socket: simulated hosts plug their PFs in with
-\`nicmig sim host --switch PATH\`. With --traffic, a traffic generator on its own port sends
-probes to that MAC at --rate per second; the VM's guest driver echoes them. Counting starts
-at the first echo; the report (sent, received, lost, duplicated, reordered, longest gap) goes
-to stderr every second and at exit, to --report FILE (JSON) every second, and with --json
-to stdout at exit. On SIGTERM or SIGINT the socket is removed.`;
+  static override description = `A learning switch on a unix socket: simulated hosts plug their PFs in with \`nicmig sim host --switch PATH\`. With --traffic, a traffic generator on its own port sends probes to that MAC at --rate per second; the VM's guest driver echoes them. Counting starts at the first echo; the report (sent, received, lost, duplicated, reordered, longest gap) goes to stderr every second and at exit, to --report FILE (JSON) every second, and with --json to stdout at exit. On SIGTERM or SIGINT the socket is removed.`;
 
   static override examples = [
     '<%= config.bin %> sim switch --socket /tmp/lab/switch.sock',

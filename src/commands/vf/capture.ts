@@ -10,10 +10,7 @@ import { I40evfClient } from '../../vfio/i40evf-client.js';
 export default class VfCapture extends BaseCommand<typeof VfCapture> {
   static override summary = "Save a running VM's VF admin log (since the VF's last reset) as a capture file.";
 
-  static override description = `Finds where VM runs (as nicmig status does), reads the admin-queue log its vfio-i40evf
-device captured since the VF's last reset, and writes it as a capture file (I40EAQ01,
-docs/capture-format.md), ready for nicmig vf decode, vf state and vf plan. Changes nothing
-on the VM.`;
+  static override description = `Finds where VM runs (as nicmig status does), reads the admin-queue log its vfio-i40evf device captured since the VF's last reset, and writes it as a capture file (I40EAQ01, docs/capture-format.md), ready for nicmig vf decode, vf state and vf plan. Changes nothing on the VM.`;
 
   static override examples = [
     '<%= config.bin %> vf capture vm1 -o vm1-vf0.cap && <%= config.bin %> vf state vm1-vf0.cap',

@@ -6,12 +6,7 @@ import { readCaptureFile } from '../../vfio/read-capture.js';
 export default class VfDecode extends BaseCommand<typeof VfDecode> {
   static override summary = 'Decode an admin-queue capture: one line per virtchnl message.';
 
-  static override description = `Prints every record of a capture (I40EAQ01 format, docs/capture-format.md) in time order:
-its index, the time since the first record, the direction, the virtchnl opcode, the PF's
-status on replies, and the decoded fields. With --json, one document {records: [...]} whose
-records carry the same facts (64-bit values as "0x..." strings).
-A damaged capture prints the records before the damage, then fails (exit 4) naming the file,
-the record index and the byte offset.`;
+  static override description = `Prints every record of a capture (I40EAQ01 format, docs/capture-format.md) in time order: its index, the time since the first record, the direction, the virtchnl opcode, the PF's status on replies, and the decoded fields. With --json, one document {records: [...]} whose records carry the same facts (64-bit values as "0x..." strings). A damaged capture prints the records before the damage, then fails (exit 4) naming the file, the record index and the byte offset.`;
 
   static override examples = [
     '<%= config.bin %> vf decode fixtures/captures/iavf-init.cap',

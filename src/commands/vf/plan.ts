@@ -12,13 +12,7 @@ import { isMacString } from '../../vfio/wire.js';
 export default class VfPlan extends BaseCommand<typeof VfPlan> {
   static override summary = 'Plan the replay that rebuilds a captured VF state on a destination VF.';
 
-  static override description = `Reduces the capture to the VF's state, checks that the destination VF can hold it, and
-prints the ordered virtchnl messages that rebuild it there, every vsi_id rewritten to the
-destination's. The plan's length follows the state's size, not the capture's length.
-The destination is described by flags (defaults: a current i40e PF, untrusted VF, 18 MAC and
-16 VLAN filters, 16 queue pairs of which 4 by default, 5 vectors). If it cannot take the state the
-command fails (exit 10) listing every reason.
---json: {messages: [{opcode, name, length, payload (hex)}], stateSize, historyLength}.`;
+  static override description = `Reduces the capture to the VF's state, checks that the destination VF can hold it, and prints the ordered virtchnl messages that rebuild it there, every vsi_id rewritten to the destination's. The plan's length follows the state's size, not the capture's length. The destination is described by flags (defaults: a current i40e PF, untrusted VF, 18 MAC and 16 VLAN filters, 16 queue pairs of which 4 by default, 5 vectors). If it cannot take the state the command fails (exit 10) listing every reason. --json: {messages: [{opcode, name, length, payload (hex)}], stateSize, historyLength}.`;
 
   static override examples = [
     '<%= config.bin %> vf plan fixtures/captures/iavf-runtime.cap --vsi-id 42',

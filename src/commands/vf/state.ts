@@ -8,11 +8,7 @@ import { reduceCapture } from '../../vfio/reduce.js';
 export default class VfState extends BaseCommand<typeof VfState> {
   static override summary = "Reduce an admin-queue capture to the VF's state.";
 
-  static override description = `Pairs each VF request with the PF's reply, applies the accepted ones, clears everything at
-a VF reset, and prints the state the VF ends in: version, capabilities, resources, queue
-and IRQ configuration, enabled queues, MAC and VLAN filters, promiscuous mode, RSS, VLAN
-stripping, and counters. The --json document is a stable contract (docs/vf-state.md).
-A damaged capture fails (exit 4) unless --partial reduces the records before the damage.`;
+  static override description = `Pairs each VF request with the PF's reply, applies the accepted ones, clears everything at a VF reset, and prints the state the VF ends in: version, capabilities, resources, queue and IRQ configuration, enabled queues, MAC and VLAN filters, promiscuous mode, RSS, VLAN stripping, and counters. The --json document is a stable contract (docs/vf-state.md). A damaged capture fails (exit 4) unless --partial reduces the records before the damage.`;
 
   static override examples = [
     '<%= config.bin %> vf state fixtures/captures/iavf-runtime.cap',
