@@ -39,7 +39,10 @@ export class PhaseProgress {
   private readonly list: Listr;
   private running: Promise<unknown> | undefined;
 
-  constructor(options: { interactive: boolean }) {
+  constructor(requested: { interactive: boolean }) {
+    // A terminal that reports no width (a pty nobody sized) makes the live renderer wrap
+    // every character: fall back to plain lines there.
+    const options = { interactive: requested.interactive && (process.stderr.columns ?? 0) >= 40 };
     for (const phase of PHASES) {
       let resolve!: () => void;
       let reject!: (error: Error) => void;
