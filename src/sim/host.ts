@@ -73,7 +73,7 @@ export class SimHost {
     const devices = spec.devices.flatMap((device) => this.options.deviceFactory?.(device, spec) ?? []);
     const vm = new SimVm({
       name: spec.name,
-      memoryBytes: spec.memoryMiB << 20,
+      memoryBytes: spec.memoryMiB * 1024 * 1024,
       paused: options.paused,
       incoming: options.incoming,
       dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? this.options.dirtyPagesPerSecond ?? 0,

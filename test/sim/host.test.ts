@@ -122,3 +122,19 @@ describe('nicmig sim host (its own process)', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('simulated host memory sizes', () => {
+  it('starts a VM of 2 GiB and more (no 32-bit overflow in the size)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-sim-big-'));
+    const host = new SimHost({ name: 'hostA', dir });
+    try {
+      await host.start();
+      const info = await host.startVm({ name: 'big', memoryMiB: 2048 });
+      expect(info.memoryMiB).toBe(2048);
+      expect(host.vms.get('big')?.vm.ram.size).toBe(2048 * 1024 * 1024);
+    } finally {
+      await host.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
