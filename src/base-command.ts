@@ -89,7 +89,13 @@ function isOclifParseError(error: unknown): boolean {
 function toUsageError(error: unknown): unknown {
   if (error instanceof NicmigError) return error;
   if (error instanceof Errors.CLIError || (error instanceof Error && /flag|argument|Expected/i.test(error.message))) {
-    const message = (error as Error).message.split('\n')[0] ?? 'invalid usage';
+    // oclif's parse errors span lines ("Missing 1 required arg:", then one line per argument
+    // as "name   description"); keep them on one line, without its pointer to --help.
+    const [first = 'invalid usage', ...rest] = (error as Error).message
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0 && !/^See more help with/.test(line));
+    const message = [first, rest.map((line) => line.replace(/^(\S+)\s{2,}(.*)$/, '$1 ($2)')).join('; ')].filter(Boolean).join(' ');
     return new UsageError('BAD_USAGE', message, { cause: error, hint: 'see --help' });
   }
   return error;
