@@ -104,7 +104,8 @@ export class MigrationJournal {
     const line = records.map((record) => `${JSON.stringify(record)}\n`).join('');
     try {
       fs.writeSync(this.fd, line);
-      fs.fsyncSync(this.fd);
+      // fdatasync: the data and the size needed to read it back, without the timestamps.
+      fs.fdatasyncSync(this.fd);
     } catch (error) {
       throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file }, error);
     }
