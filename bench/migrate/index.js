@@ -25,7 +25,7 @@ const round3 = (x) => Math.round(x * 1000) / 1000;
 
 /** The baseline: the least a script can do around the switchover. */
 async function minimalMigration(source, destinationHost) {
-  const destination = await destinationHost.startIncoming('vm1', {});
+  const destination = await destinationHost.startIncoming('vm1');
   const dst = destination.monitor;
   const src = source;
   await dst.migrateSetCapabilities({ events: true });

@@ -5,7 +5,7 @@ import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
-import type { HostFacts, HostHandle, PfFacts, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import type { HostFacts, HostHandle, PfFacts, StartedVm } from '../migration/ports.js';
 import type { HostConfig } from './inventory.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from './vm-spec.js';
@@ -107,7 +107,7 @@ export class QemuHost implements HostHandle {
     };
   }
 
-  startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
+  startIncoming(vm: string): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true });
   }
 }

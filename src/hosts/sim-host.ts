@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostFacts, HostHandle, StartedVm, StartIncomingOptions } from '../migration/ports.js';
+import type { HostFacts, HostHandle, StartedVm } from '../migration/ports.js';
 import { QmpDisconnectedError } from '../qmp/errors.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { SimHostClient } from '../sim/host-client.js';
@@ -63,7 +63,7 @@ export class SimulatedHost implements HostHandle {
     }
   }
 
-  startIncoming(vm: string, _options: StartIncomingOptions): Promise<StartedVm> {
+  startIncoming(vm: string): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true });
   }
 }

@@ -335,7 +335,7 @@ export class Migration {
   private async prepare(): Promise<void> {
     const host = this.requireDestinationHost();
     this.journal?.append('destination-starting', { host: host.name });
-    this.destination = await host.startIncoming(this.request.vm, { vfs: this.strategy?.destinationVfs() });
+    this.destination = await host.startIncoming(this.request.vm);
     this.journal?.append('destination-started', { host: host.name, endpoint: this.destination.endpoint, pid: this.destination.pid });
     const destination = this.destination.monitor;
     const status = await destination.queryStatus();

@@ -12,13 +12,11 @@ export interface HostHandle {
   connectVm(vm: string): Promise<QemuMonitor | undefined>;
   /** What the host can take, for preflight; null fields are what this host cannot tell. */
   facts(): Promise<HostFacts>;
-  /** Starts the VM paused, waiting for an incoming migration (`-S -incoming defer`). */
-  startIncoming(vm: string, options: StartIncomingOptions): Promise<StartedVm>;
-}
-
-export interface StartIncomingOptions {
-  /** VFs chosen for the destination, by the source device id they replace. */
-  vfs?: Record<string, string>;
+  /**
+   * Starts the VM paused, waiting for an incoming migration (`-S -incoming defer`). The host
+   * chooses the destination VFs from the VM spec (docs/architecture.md).
+   */
+  startIncoming(vm: string): Promise<StartedVm>;
 }
 
 export interface StartedVm {

@@ -29,8 +29,6 @@ export interface MigrationStrategy {
   checkDestinationHost(spec: VmSpec, facts: HostFacts): string[];
   /** After preflight: what the VF steps will do (the destination's facts are not known yet). */
   describePlan(): StrategyPlan;
-  /** Destination VFs to start the destination with, by source device id. */
-  destinationVfs(): Record<string, string> | undefined;
   /** The destination runs (paused, incoming): reasons its devices cannot take the state. */
   afterDestinationStarted(destination: QemuMonitor): Promise<string[]>;
   /** Before `migrate`: e.g. device dirty tracking of DMA-written RX buffers on. */
@@ -60,9 +58,6 @@ export class PlainStrategy implements MigrationStrategy {
   }
   checkDestinationHost(): string[] {
     return [];
-  }
-  destinationVfs(): undefined {
-    return undefined;
   }
   async afterDestinationStarted(): Promise<string[]> {
     return [];

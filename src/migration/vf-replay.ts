@@ -24,6 +24,8 @@ interface DeviceMigration {
   facts: DestinationFacts | undefined;
   positions: RingPosition[];
   plan: PlannedMessage[];
+  /** The final state as the destination must read it back (JSON form), made with the plan. */
+  expected: unknown;
   quiesced: boolean;
 }
 
@@ -76,6 +78,7 @@ export class VfReplayStrategy implements MigrationStrategy {
         facts: undefined,
         positions: [],
         plan: [],
+        expected: undefined,
         quiesced: false,
       });
     });
@@ -125,10 +128,6 @@ export class VfReplayStrategy implements MigrationStrategy {
     };
   }
 
-  destinationVfs(): undefined {
-    return undefined;
-  }
-
   async afterDestinationStarted(destination: QemuMonitor): Promise<string[]> {
     const client = new I40evfClient(destination);
     const devices = await client.list();
@@ -169,6 +168,8 @@ export class VfReplayStrategy implements MigrationStrategy {
         const reasons = checkCompatibility(device.state, device.facts);
         if (reasons.length > 0) throw new MigrationError('failed', 'switchover', `device ${device.id}: the final VF state does not fit the destination: ${reasons.join('; ')}`);
         device.plan = planReplay(device.state, device.facts);
+        // Made here, while the final pass streams, not in the downtime after it.
+        device.expected = JSON.parse(JSON.stringify(stateToJson(device.state)));
       });
     });
     this.planned = Promise.all(pending).then(() => undefined);
@@ -202,8 +203,7 @@ export class VfReplayStrategy implements MigrationStrategy {
         if (result.status !== 0) differences.push(`device ${device.id}: the destination PF refused ${result.name} (${result['status-name']})`);
       }
       if (!replay.completed) differences.push(`device ${device.id}: the replay stopped before its end`);
-      const expected = JSON.parse(JSON.stringify(stateToJson(device.state as VfState)));
-      for (const difference of compareStateJson(expected, readBack)) differences.push(`device ${device.id}: ${difference}`);
+      for (const difference of compareStateJson(device.expected, readBack)) differences.push(`device ${device.id}: ${difference}`);
     });
     return { captured, replayed, verified: differences.length === 0, differences };
   }
