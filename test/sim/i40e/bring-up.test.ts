@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { parseCapture } from '../../../src/vfio/capture.js';
 import { stateToJson } from '../../../src/vfio/json.js';
@@ -6,12 +6,9 @@ import { Op, Status } from '../../../src/vfio/opcodes.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
 import { compareStates } from '../../../src/vfio/verify.js';
 import type { I40evfDevice } from '../../../src/sim/i40e/device.js';
-import { makePf, plug, type Plugged } from './helpers.js';
+import { detachAfterEach, makePf, plug, type Plugged } from './helpers.js';
 
-const plugged: Plugged[] = [];
-afterEach(() => {
-  for (const p of plugged.splice(0)) p.device.detach();
-});
+const plugged = detachAfterEach();
 
 function track(p: Plugged): Plugged {
   plugged.push(p);

@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { encodeFrame, encodeProbe, EtherType } from '../../../src/sim/network/frame.js';
+import { describe, expect, it } from '@jest/globals';
 import { PAGE_SIZE } from '../../../src/sim/ram.js';
 import { parseRxWriteBack, rxPacketAddress, RX_DESC_SIZE } from '../../../src/sim/i40e/rings.js';
 import type { SimPf } from '../../../src/sim/i40e/pf.js';
-import { makePf, plug, type Plugged } from './helpers.js';
+import { detachAfterEach, GUEST_MAC, makePf, plug, probe, type Plugged } from './helpers.js';
 
-const MAC = '52:54:00:00:00:01';
-const plugged: Plugged[] = [];
-afterEach(() => {
-  for (const p of plugged.splice(0)) p.device.detach();
-});
-
-function probe(sequence: number): Buffer {
-  return encodeFrame({ dst: MAC, src: '02:00:00:ee:ee:01', vlan: null, etherType: EtherType.PROBE, payload: encodeProbe({ stream: 1, sequence, sentAt: 0 }) });
-}
+const MAC = GUEST_MAC;
+const plugged = detachAfterEach();
 
 /** A VF brought up by its guest, the VM paused (the guest does not poll), RAM's dirty log on and empty. */
 function setup(): { pf: SimPf; p: Plugged } {

@@ -1,4 +1,6 @@
+import { afterEach } from '@jest/globals';
 import type { MigrationStatus, RunState } from '../../../src/qmp/schemas.js';
+import { encodeFrame, encodeProbe, EtherType } from '../../../src/sim/network/frame.js';
 import type { SimDeviceContext } from '../../../src/sim/device.js';
 import { QmpCommandRegistry } from '../../../src/sim/qmp-registry.js';
 import { GuestRam } from '../../../src/sim/ram.js';
@@ -58,4 +60,21 @@ export function plug(pf: SimPf, spec: { mac?: string; vlan?: number; trust?: boo
   );
   device.attach(vm.context);
   return { vm, device };
+}
+
+/** The guest MAC the i40e tests use. */
+export const GUEST_MAC = '52:54:00:00:00:01';
+
+/** A sequence-numbered probe frame to the guest, as the traffic source sends it. */
+export function probe(sequence: number): Buffer {
+  return encodeFrame({ dst: GUEST_MAC, src: '02:00:00:ee:ee:01', vlan: null, etherType: EtherType.PROBE, payload: encodeProbe({ stream: 1, sequence, sentAt: 0 }) });
+}
+
+/** Devices a test plugs, detached after each test whatever happened. Call at the top of a test file. */
+export function detachAfterEach(): Plugged[] {
+  const plugged: Plugged[] = [];
+  afterEach(() => {
+    for (const p of plugged.splice(0)) p.device.detach();
+  });
+  return plugged;
 }

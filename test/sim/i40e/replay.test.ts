@@ -1,22 +1,14 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { parseCapture } from '../../../src/vfio/capture.js';
 import { Op, Status } from '../../../src/vfio/opcodes.js';
 import { planReplay } from '../../../src/vfio/plan.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
 import { compareStates } from '../../../src/vfio/verify.js';
-import { encodeFrame, encodeProbe, EtherType } from '../../../src/sim/network/frame.js';
 import { KERNEL_LIMITS } from '../../../src/sim/i40e/pf.js';
-import { makePf, plug, type Plugged } from './helpers.js';
+import { detachAfterEach, GUEST_MAC, makePf, plug, probe } from './helpers.js';
 
-const MAC = '52:54:00:00:00:01';
-const plugged: Plugged[] = [];
-afterEach(() => {
-  for (const p of plugged.splice(0)) p.device.detach();
-});
-
-function probe(sequence: number): Buffer {
-  return encodeFrame({ dst: MAC, src: '02:00:00:ee:ee:01', vlan: null, etherType: EtherType.PROBE, payload: encodeProbe({ stream: 1, sequence, sentAt: 0 }) });
-}
+const MAC = GUEST_MAC;
+const plugged = detachAfterEach();
 
 /**
  * The switchover without QEMU: source guest up with traffic, quiesce, the RAM and the device
