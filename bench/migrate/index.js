@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseInventory } from '../../dist/hosts/inventory.js';
+import { parseInventory } from '../../dist/inventory/inventory.js';
 import { QemuHost } from '../../dist/hosts/qemu-host.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../../dist/migration/orchestrator.js';
 import { PlainStrategy } from '../../dist/migration/strategy.js';
@@ -94,7 +94,7 @@ async function simulatorWindows(history, runs) {
       const captured = lab.device('hostA').vf.log.length;
       const migration = new Migration(
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS } },
-        { hosts: lab.hosts, strategyFor: async () => new VfReplayStrategy(), journalDir: path.join(lab.dir, 'journal'), onEvent: () => {} },
+        { hosts: lab.hosts, strategy: new VfReplayStrategy(), journalDir: path.join(lab.dir, 'journal'), onEvent: () => {} },
       );
       const summary = await migration.run();
       results.push({ window: summary.orchestratorDowntimeMs, captured, replayed: summary.replay.replayed, verified: summary.replay.verified });
@@ -140,7 +140,7 @@ async function main() {
       if (run % 2 === 0) {
         const migration = new Migration(
           { vm: 'vm1', to, options: { ...DEFAULT_MIGRATION_OPTIONS } },
-          { hosts, strategyFor: async () => new PlainStrategy(), journalDir: path.join(dir, 'journal'), onEvent: () => {} },
+          { hosts, strategy: new PlainStrategy(), journalDir: path.join(dir, 'journal'), onEvent: () => {} },
         );
         const summary = await migration.run();
         nicmig.push(summary.orchestratorDowntimeMs);

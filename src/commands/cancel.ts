@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { NicmigError, ExitCode } from '../errors.js';
-import { loadInventory } from '../hosts/inventory.js';
+import { loadInventory } from '../inventory/inventory.js';
 import { processAlive, readMarker } from '../migration/active.js';
 import { UncertainError } from '../migration/errors.js';
 import { listJournals } from '../migration/journal.js';

@@ -3,13 +3,14 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { asNicmigError } from '../errors.js';
 import { DemoLab } from '../lab/demo-lab.js';
-import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
+import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../migration/orchestrator.js';
+import type { MigrationResult, MigrationSummary } from '../migration/result.js';
 import { PlainStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
-import { hasVf, type VmSpec } from '../hosts/vm-spec.js';
+import { hasVf, type VmSpec } from '../inventory/vm-spec.js';
 import { PhaseProgress } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
-import { checkReportPath, failureStatus, renderReport, writeReportFile, type FailedMigration } from '../ui/report.js';
+import { checkReportPath, renderReport, writeReportFile } from '../ui/report.js';
 import type { TrafficReport } from '../sim/network/traffic.js';
 
 export default class Demo extends BaseCommand<typeof Demo> {
@@ -46,7 +47,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 }, spec: lab.inventory.vms.get('vm1') },
         {
           hosts: lab.hosts,
-          strategyFor: async () => (hasVf(lab.inventory.vms.get('vm1') as VmSpec) ? new VfReplayStrategy() : new PlainStrategy()),
+          strategy: hasVf(lab.inventory.vms.get('vm1') as VmSpec) ? new VfReplayStrategy() : new PlainStrategy(),
           journalDir: path.join(lab.inventory.stateDir, 'journal'),
           onEvent: (event) => progress.handle(event),
         },
@@ -80,8 +81,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
       await progress.stop(failure);
       if (reportFile && migration) {
         lab.traffic.stop();
-        const failed: FailedMigration = { status: failureStatus(failure), vm: 'vm1', from: migration.sourceHostName, to: 'hostB', totalTimeMs: migration.elapsedMs, journal: migration.journalFile, error: failure.toJSON() };
-        this.writeReport(reportFile, migration, failed, lab);
+        this.writeReport(reportFile, migration, migration.failedResult(failure), lab);
       }
       throw error;
     } finally {
@@ -90,7 +90,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
   }
 
   /** The HTML report; a failure to write it is a warning: the migration's outcome stands. */
-  private writeReport(file: string, migration: Migration, result: MigrationSummary | FailedMigration, lab: DemoLab): void {
+  private writeReport(file: string, migration: Migration, result: MigrationResult, lab: DemoLab): void {
     try {
       const traffic = { report: lab.traffic.report(), arrivals: lab.traffic.arrivals(), ratePerSecond: DEMO_PROBES_PER_SECOND };
       writeReportFile(file, renderReport({ timeline: migration.timeline(), result, traffic, generatedAt: Date.now() }));

@@ -3,16 +3,17 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { asNicmigError, UsageError } from '../errors.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
-import { loadInventory } from '../hosts/inventory.js';
-import { hasVf } from '../hosts/vm-spec.js';
+import { loadInventory } from '../inventory/inventory.js';
+import { hasVf } from '../inventory/vm-spec.js';
 import { claimVm, releaseVm } from '../migration/active.js';
-import { MigrationError, PreflightError, UncertainError } from '../migration/errors.js';
+import { PreflightError } from '../migration/errors.js';
 import type { MigrationEvent, Phase } from '../migration/events.js';
-import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
-import { PlainStrategy, type MigrationStrategy } from '../migration/strategy.js';
+import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../migration/orchestrator.js';
+import type { MigrationResult, MigrationSummary } from '../migration/result.js';
+import { PlainStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { PhaseProgress } from '../ui/progress.js';
-import { checkReportPath, failureStatus, renderReport, writeReportFile, type FailedMigration } from '../ui/report.js';
+import { checkReportPath, renderReport, writeReportFile } from '../ui/report.js';
 import { renderSummary } from '../ui/summary.js';
 import { parseBandwidth } from '../ui/units.js';
 
@@ -93,14 +94,13 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
         { vm, to: host, options, spec },
         {
           hosts: hostsFromInventory(inventory),
-          strategyFor: async (): Promise<MigrationStrategy> => {
-            return hasVf(spec) ? new VfReplayStrategy() : new PlainStrategy();
-          },
+          strategy: hasVf(spec) ? new VfReplayStrategy() : new PlainStrategy(),
           journalDir: path.join(inventory.stateDir, 'journal'),
           onEvent: emit,
           signal: controller.signal,
-          // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a phase.
-          atPhase: faultPhase ? (phase) => (phase === faultPhase ? void process.kill(process.pid, 'SIGKILL') : undefined) : undefined,
+          // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a
+          // phase; at the switchover this fires inside the pre-switchover event's dispatch.
+          atPhase: faultPhase ? (phase, point) => killAt(faultPhase, phase, point.at) : undefined,
         },
       );
       const summary = await migration.run();
@@ -111,23 +111,12 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
       return events ? undefined : summary;
     } catch (error) {
       const failure = asNicmigError(error);
-      if (reportFile && migration) {
-        const failed: FailedMigration = { status: failureStatus(failure), vm, from: migration.sourceHostName, to: host, totalTimeMs: migration.elapsedMs, journal: migration.journalFile, error: failure.toJSON() };
-        this.writeReport(reportFile, migration, failed);
-      }
+      // Machines get the same result document shape on failure, with the error in it.
+      const failed = migration ? migration.failedResult(failure) : null;
+      if (reportFile && migration && failed) this.writeReport(reportFile, migration, failed);
       await progress?.stop(failure);
       if (!events && !this.jsonEnabled()) throw failure;
-      // Machines get the same summary document shape on failure, with the error in it.
-      const document = {
-        status: failure instanceof PreflightError ? 'refused' : failure instanceof MigrationError ? 'rolled-back' : failure instanceof UncertainError ? 'uncertain' : 'error',
-        vm,
-        from: migration?.sourceHostName ?? null,
-        to: host,
-        totalTimeMs: migration?.elapsedMs ?? null,
-        rolledBack: failure instanceof MigrationError,
-        journal: migration?.journalFile ?? null,
-        error: failure.toJSON(),
-      };
+      const document = failed ?? { status: 'error', vm, from: null, to: host, totalTimeMs: null, rolledBack: false, journal: null, error: failure.toJSON() };
       if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...document })}\n`);
       else this.logJson(document);
       process.exitCode = failure.exitCode;
@@ -140,7 +129,7 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
   }
 
   /** The HTML report; a failure to write it is a warning on stderr: the migration's outcome and exit code stand. */
-  private writeReport(file: string, migration: Migration, result: MigrationSummary | FailedMigration): void {
+  private writeReport(file: string, migration: Migration, result: MigrationResult): void {
     try {
       writeReportFile(file, renderReport({ timeline: migration.timeline(), result, generatedAt: Date.now() }));
       if (this.flags.verbose) process.stderr.write(`report written to ${file}\n`);
@@ -148,4 +137,11 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
       process.stderr.write(`warning: could not write the report ${file}: ${(error as Error).message}\n`);
     }
   }
+}
+
+/** The fault hook of NICMIG_FAULT_KILL_AT: says where it fires (tests read it), then SIGKILLs nicmig. */
+function killAt(faultPhase: Phase, phase: Phase, at: string): void {
+  if (phase !== faultPhase) return;
+  process.stderr.write(`fault injected: SIGKILL at ${phase} (${at})\n`);
+  process.kill(process.pid, 'SIGKILL');
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
-import { loadInventory } from '../hosts/inventory.js';
+import { loadInventory } from '../inventory/inventory.js';
 import { readMarker, processAlive } from '../migration/active.js';
 import { UncertainError } from '../migration/errors.js';
 import { listJournals } from '../migration/journal.js';

@@ -3,7 +3,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { UsageError } from '../errors.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
-import { loadInventory } from '../hosts/inventory.js';
+import { loadInventory } from '../inventory/inventory.js';
 import { processAlive, readMarker } from '../migration/active.js';
 import { listJournals } from '../migration/journal.js';
 
@@ -42,7 +42,7 @@ export default class Status extends BaseCommand<typeof Status> {
           const [status, migration] = await Promise.all([monitor.queryStatus(), monitor.queryMigrate()]);
           placements.push({ host: host.name, status: status.status, migration: migration.status ?? null });
         } finally {
-          monitor.client.destroy();
+          monitor.disconnect();
         }
       }
       const live = placements.filter((p) => p.status === 'running' || p.status === 'paused' || p.status === 'finish-migrate');

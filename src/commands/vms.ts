@@ -1,6 +1,6 @@
 import { BaseCommand } from '../base-command.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
-import { loadInventory } from '../hosts/inventory.js';
+import { loadInventory } from '../inventory/inventory.js';
 
 interface VmEntry {
   vm: string;
@@ -34,7 +34,7 @@ export default class Vms extends BaseCommand<typeof Vms> {
           runsOn = host.name;
           status = state;
         } finally {
-          monitor.client.destroy();
+          monitor.disconnect();
         }
       }
       const vfs = spec.devices.filter((d) => d.type === 'vfio-i40evf').map((d) => `${d.id}@${d.type === 'vfio-i40evf' ? d.pf : ''}`);

@@ -1,5 +1,5 @@
 import type { HostHandle } from '../migration/ports.js';
-import type { Inventory } from './inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import { QemuHost } from './qemu-host.js';
 import { SimulatedHost } from './sim-host.js';
 

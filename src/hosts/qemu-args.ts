@@ -1,5 +1,5 @@
-import type { VmSpec } from './vm-spec.js';
-import { expandPath } from './vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
+import { expandPath } from '../inventory/vm-spec.js';
 
 export interface QemuLaunch {
   host: string;

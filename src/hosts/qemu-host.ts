@@ -6,9 +6,9 @@ import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
 import type { HostFacts, HostHandle, PfFacts, StartedVm } from '../migration/ports.js';
-import type { HostConfig } from './inventory.js';
+import type { HostConfig } from '../inventory/inventory.js';
 import { qemuArguments } from './qemu-args.js';
-import type { VmSpec } from './vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
 
 export class VmStartError extends NicmigError {
   constructor(message: string, details: Record<string, unknown>, cause?: unknown) {
@@ -75,7 +75,7 @@ export class QemuHost implements HostHandle {
     fs.mkdirSync(this.config.runDir, { recursive: true });
     const qmpPath = this.qmpPath(vm);
     const pidFile = this.pidFile(vm);
-    if (await this.connectVm(vm).then((m) => (m?.client.destroy(), m !== undefined))) {
+    if (await this.connectVm(vm).then((m) => (m?.disconnect(), m !== undefined))) {
       throw new VmStartError(`VM '${vm}' already runs on ${this.name} (${qmpPath})`, { vm, host: this.name });
     }
     fs.rmSync(qmpPath, { force: true });
@@ -157,20 +157,30 @@ export async function connectVmSocket(socket: string, peerName: string, extensio
   }
 }
 
-/** Quits QEMU over QMP, SIGKILLs it if it is still there after a grace period, removes its files. */
+/**
+ * Quits QEMU over QMP (2 s), then SIGTERM and SIGKILL, each bounded, and waits for the monitor
+ * to close and the process to be gone; removes its files.
+ */
 async function destroyProcess(monitor: QemuMonitor, pid: number, files: string[]): Promise<void> {
-  if (monitor.client.isOpen) {
-    await monitor.quit().catch(() => undefined);
-    await Promise.race([monitor.client.closed, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
-  }
-  monitor.client.destroy();
-  const deadline = Date.now() + 5000;
-  while (isAlive(pid) && Date.now() < deadline) {
-    if (Date.now() > deadline - 4000) process.kill(pid, 'SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  if (isAlive(pid)) throw new Error(`QEMU process ${pid} did not exit`);
+  await monitor.quitAndWait({ quitTimeoutMs: 2000, kill: () => stopProcess(pid) }).catch(() => monitor.disconnect());
+  await stopProcess(pid);
   for (const file of files) fs.rmSync(file, { force: true });
+}
+
+/** SIGTERM, up to 2 s to exit, then SIGKILL, up to 3 s more; throws if the process stays. */
+async function stopProcess(pid: number): Promise<void> {
+  const steps: [NodeJS.Signals, number][] = [['SIGTERM', 2000], ['SIGKILL', 3000]];
+  for (const [signal, graceMs] of steps) {
+    if (!isAlive(pid)) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + graceMs;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if (isAlive(pid)) throw new Error(`QEMU process ${pid} did not exit after SIGKILL`);
 }
 
 /** True while the process exists and is not a zombie (a daemonized QEMU's parent may not reap it at once). */

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostFacts, HostHandle, StartedVm } from '../migration/ports.js';
-import { QmpDisconnectedError } from '../qmp/errors.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { SimHostClient } from '../sim/host-client.js';
-import type { HostConfig } from './inventory.js';
+import type { HostConfig } from '../inventory/inventory.js';
 import { connectVmSocket } from './qemu-host.js';
-import type { VmSpec } from './vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
 
 /**
  * A simulated host (`nicmig sim host --dir runDir`): VMs are found by their QMP sockets like
@@ -50,13 +49,7 @@ export class SimulatedHost implements HostHandle {
       return {
         monitor,
         endpoint: `unix:${info.qmp}`,
-        destroy: async () => {
-          const closed = monitor.client.closed;
-          await monitor.quit().catch((error: unknown) => {
-            if (!(error instanceof QmpDisconnectedError)) throw error;
-          });
-          await closed;
-        },
+        destroy: () => monitor.quitAndWait({ quitTimeoutMs: 2000 }),
       };
     } finally {
       control.close();

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseInventory, type Inventory } from '../hosts/inventory.js';
+import { parseInventory, type Inventory } from '../inventory/inventory.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import type { HostHandle } from '../migration/ports.js';
 import { SimHost } from '../sim/host.js';

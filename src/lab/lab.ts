@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseInventory } from '../hosts/inventory.js';
+import { parseInventory } from '../inventory/inventory.js';
 import { readHostManifest, SimHostClient } from '../sim/host-client.js';
 import { LabError } from './errors.js';
 import {

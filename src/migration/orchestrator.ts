@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { NicmigError, UsageError, asNicmigError } from '../errors.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
 import { eventTimeMs, type QmpEvent, type QmpEventListener } from '../qmp/events.js';
 import { QmpTimeoutError } from '../qmp/errors.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
-import type { MigrationInfo } from '../qmp/schemas.js';
+import { isActiveMigrationStatus, isTerminalMigrationStatus, type MigrationInfo } from '../qmp/schemas.js';
 import {
   decideConvergence,
   FORCE_SWITCHOVER_DOWNTIME_LIMIT_MS,
@@ -12,13 +13,26 @@ import {
   type OnTimeout,
   type ProgressSample,
 } from './convergence.js';
-import type { VmSpec } from '../hosts/vm-spec.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
-import { destinationReasons } from './preflight.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
 import { MigrationJournal } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
-import type { MigrationStrategy, ReplayReport, StrategyPlan } from './strategy.js';
+import { destinationReasons } from './preflight.js';
+import {
+  failedResult,
+  NO_TIMINGS,
+  switchoverMoments,
+  switchoverTimings,
+  type DryRunPlan,
+  type FailedResult,
+  type MigratedResult,
+  type MigrationSummary,
+  type MigrationTimeline,
+} from './result.js';
+import { rollBack, StepRunner } from './rollback.js';
+import type { MigrationStrategy, ReplayReport } from './strategy.js';
+
+export type { DryRunPlan, MigrationSummary, MigrationTimeline } from './result.js';
 
 export interface MigrationOptions {
   downtimeLimitMs: number;
@@ -54,93 +68,91 @@ export interface MigrationRequest {
   spec?: VmSpec;
 }
 
+/**
+ * Where a fault hook fires: `phase` at the start of each phase; for `switchover`, from inside
+ * the dispatch of the source's pre-switchover event, right before the switchover's commands
+ * are sent (the production path, not a substitute).
+ */
+export interface FaultPoint {
+  phase: Phase;
+  at: 'phase-start' | 'pre-switchover-dispatch';
+}
+
 export interface MigrationDependencies {
   hosts: ReadonlyMap<string, HostHandle>;
-  strategyFor(vm: string, source: QemuMonitor): Promise<MigrationStrategy>;
+  /** The VM's strategy: plain, or the VF replay for VMs with vfio-i40evf devices. */
+  strategy: MigrationStrategy;
   journalDir: string;
   onEvent: MigrationEventSink;
   signal?: AbortSignal;
-  /** Test hook: called at each phase boundary; throwing there injects a failure. */
-  atPhase?: (phase: Phase) => Promise<void> | void;
+  /**
+   * Fault injection for tests: called at each phase boundary (see FaultPoint); throwing, or
+   * rejecting, there injects a failure. A hook that returns nothing adds no wait.
+   */
+  atPhase?: (phase: Phase, point: FaultPoint) => Promise<void> | void;
 }
 
-export interface MigrationTimeline {
-  vm: string;
-  events: (MigrationEvent & { time: number })[];
-  qemu: { side: 'source' | 'destination'; time: number; event: string; status: string | null }[];
+/** resolve -> preflight: the VM's source and the destination. */
+interface Endpoints {
+  source: QemuMonitor;
+  sourceHost: HostHandle;
+  destinationHost: HostHandle;
 }
 
-/** What `--dry-run` found: what would happen, and what it would cost. */
-export interface DryRunPlan {
-  phases: Phase[];
-  vfs: StrategyPlan['devices'];
-  /** Measured on the source (QEMU's calc-dirty-rate), bytes/s; null where not measurable. */
-  dirtyBytesPerSecond: number | null;
-  bandwidth: number;
-  downtimeLimitMs: number;
-  /** Whether pre-copy can converge at this bandwidth; null when the dirty rate is unknown. */
-  converges: boolean | null;
-  /** The downtime to expect: QEMU stops at the limit, plus the VFs' RX buffers to resend. */
-  predictedDowntimeMs: number | null;
+/** preflight -> everything after it. */
+interface Checked extends Endpoints {
+  sourceWasRunning: boolean;
 }
 
-export interface MigrationSummary {
-  status: 'migrated' | 'rolled-back' | 'dry-run';
-  vm: string;
-  from: string;
-  to: string;
-  strategy: string;
-  totalTimeMs: number;
-  /** QEMU's own figure (query-migrate downtime on the source). */
-  downtimeMs: number | null;
-  /** Source STOP to destination RESUME, from QEMU's event timestamps. */
-  measuredDowntimeMs: number | null;
-  /** nicmig's own time inside the downtime: pre-switchover->device plus completed->RESUME. */
-  orchestratorDowntimeMs: number | null;
-  /** The two parts of it: at the source's switchover, and on the destination before it runs. */
-  orchestratorWindowsMs: { switchover: number; resume: number } | null;
-  bytes: number | null;
-  passes: number | null;
-  replay: { captured: number; replayed: number; verified: boolean } | null;
-  rolledBack: boolean;
-  cleanupWarnings: string[];
-  journal: string | null;
-  error: Record<string, unknown> | null;
-  plan?: DryRunPlan;
+/** From the journal's first record on. */
+interface Session extends Checked {
+  journal: MigrationJournal;
 }
 
-const ACTIVE_MIGRATION = new Set(['setup', 'active', 'pre-switchover', 'device', 'cancelling', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'wait-unplug', 'colo']);
+/** prepare -> precopy and later: the destination QEMU, waiting for the stream. */
+interface Prepared {
+  destination: StartedVm;
+  destinationEvents: QmpEventListener;
+}
+
+/** precopy -> switchover: the source at pre-switchover, its switchover already sent. */
+interface AtSwitchover {
+  sourceEvents: QmpEventListener;
+  switchoverSent: Promise<unknown>;
+}
 
 /**
- * One migration, phase by phase (DESIGN.md): resolve, preflight, prepare, precopy,
- * switchover, replay, resume, cleanup. Before the destination's `cont` every failure rolls
- * back; after it nothing does.
+ * What exists that a rollback must undo. Filled as things are made, read only by the
+ * rollback: the one piece of state that outlives the phases' own return values.
+ */
+interface RollbackLedger {
+  destination?: StartedVm;
+  migrateIssued: boolean;
+}
+
+/**
+ * One migration, phase by phase (DESIGN.md, docs/architecture.md): resolve, preflight,
+ * prepare, precopy, switchover, replay, resume, cleanup. Each phase takes what it needs and
+ * returns what the next needs. Before the destination's `cont` every failure rolls back;
+ * after it nothing does.
  */
 export class Migration {
   private readonly started = performance.now();
-  private journal: MigrationJournal | undefined;
-  private source: QemuMonitor | undefined;
-  private sourceHost: HostHandle | undefined;
-  private destinationHost: HostHandle | undefined;
-  private destination: StartedVm | undefined;
-  private strategy: MigrationStrategy | undefined;
-  private sourceWasRunning = true;
-  private migrateIssued = false;
-  private switchoverSent: Promise<unknown> | undefined;
-  private resumed = false;
-  private phase: Phase = 'resolve';
-  private readonly cleanupWarnings: string[] = [];
-  private sourceEvents: QmpEventListener | undefined;
-  private destinationEvents: QmpEventListener | undefined;
-  private readonly eventLog: { side: 'source' | 'destination'; event: QmpEvent }[] = [];
-
-  private readonly recorded: { time: number; event: MigrationEvent }[] = [];
+  private readonly strategy: MigrationStrategy;
   private readonly deps: MigrationDependencies;
+  private readonly recorded: { time: number; event: MigrationEvent }[] = [];
+  /** QEMU's events as they came, both sides: the timeline and the switchover timings. */
+  private readonly eventLog: { side: 'source' | 'destination'; event: QmpEvent }[] = [];
+  /** What a failure must report: the phase it happened in, the source and the journal once known. */
+  private phase: Phase = 'resolve';
+  private sourceHostName: string | null = null;
+  private journalPath: string | null = null;
 
   constructor(
     private readonly request: MigrationRequest,
     deps: MigrationDependencies,
   ) {
+    this.strategy = deps.strategy;
     // Every event is also kept, with its wall-clock time, for the timeline (--report).
     this.deps = {
       ...deps,
@@ -163,62 +175,64 @@ export class Migration {
     };
   }
 
-  get sourceHostName(): string | null {
-    return this.sourceHost?.name ?? null;
+  /** The result of a run that failed with `error` (what `run()` rejected with). */
+  failedResult(error: unknown): FailedResult {
+    return failedResult(asNicmigError(error), { vm: this.request.vm, from: this.sourceHostName, to: this.request.to, totalTimeMs: this.elapsedMs, journal: this.journalPath });
   }
 
   get elapsedMs(): number {
     return Math.round(performance.now() - this.started);
   }
 
-  get journalFile(): string | null {
-    return this.journal ? path.resolve(this.journal.file) : null;
-  }
-
   private get options(): MigrationOptions {
     return this.request.options;
   }
 
+  /** Resolves with the migrated (or dry-run) result; rejects with the error otherwise, after rollback. */
   async run(): Promise<MigrationSummary> {
+    const closers: (() => void)[] = [];
+    const ledger: RollbackLedger = { migrateIssued: false };
+    let session: Session | undefined;
+    let resumed = false;
+    const cleanupWarnings: string[] = [];
     try {
-      await this.step('resolve', () => this.resolve());
-      await this.step('preflight', () => this.preflight());
-      if (this.options.dryRun) {
-        const plan = await this.dryRunPlan();
-        return { ...this.summary('dry-run', null, null), plan };
-      }
-      this.openJournal();
-      await this.step('prepare', () => this.prepare());
-      await this.step('precopy', () => this.precopy());
-      await this.step('switchover', () => this.switchover());
-      const replay = this.strategy?.name === 'vf-replay' ? await this.step('replay', () => this.replay()) : this.skip('replay');
-      await this.step('resume', () => this.resume(replay));
+      const endpoints = await this.step('resolve', () => this.resolve());
+      closers.push(() => endpoints.source.disconnect());
+      const checked = await this.step('preflight', () => this.preflight(endpoints));
+      if (this.options.dryRun) return { ...this.baseResult(checked), status: 'dry-run', ...NO_TIMINGS, bytes: null, passes: null, replay: null, cleanupWarnings: [], plan: await this.dryRunPlan(checked) };
+
+      session = this.openJournal(checked);
+      const { journal } = session;
+      closers.push(() => journal.close());
+      const prepared = await this.step('prepare', () => this.prepare(session as Session, ledger));
+      closers.push(() => prepared.destinationEvents.close(), () => prepared.destination.monitor.disconnect());
+      const atSwitchover = await this.step('precopy', () => this.precopy(session as Session, prepared, ledger));
+      closers.push(() => atSwitchover.sourceEvents.close());
+      await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
+      const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
+      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true)));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
-      const completedInfo = await this.requireSource().queryMigrate().catch(() => null);
-      await this.step('cleanup', () => this.cleanup());
-      this.journal?.append('finished', { cleanupWarnings: this.cleanupWarnings });
-      return this.summary('migrated', completedInfo, replay);
+      const completedInfo = await session.source.queryMigrate().catch(() => null);
+      await this.step('cleanup', () => this.cleanup(session as Session, cleanupWarnings));
+      journal.append('finished', { cleanupWarnings });
+      return this.migratedResult(session, completedInfo, replay, cleanupWarnings);
     } catch (error) {
       const failure = asNicmigError(error);
-      if (this.resumed) {
+      if (resumed && session) {
         // After cont nothing rolls back: the guest runs on the destination.
-        this.cleanupWarnings.push(failure.message);
-        this.journal?.append('cleanup-failed', { error: failure.toJSON() });
-        this.journal?.append('finished', { cleanupWarnings: this.cleanupWarnings });
-        return this.summary('migrated', null, null);
+        cleanupWarnings.push(failure.message);
+        session.journal.append('cleanup-failed', { error: failure.toJSON() });
+        session.journal.append('finished', { cleanupWarnings });
+        return this.migratedResult(session, null, undefined, cleanupWarnings);
       }
-      if (!this.journal) throw failure;
+      if (!session) throw failure;
       const wrapped = this.asMigrationError(failure);
-      await this.rollback(wrapped);
+      await this.rollback(session, ledger, wrapped);
       // A refusal found once the destination ran is still a refusal (exit 10), after rollback.
       throw failure instanceof PreflightError ? failure : wrapped;
     } finally {
-      this.sourceEvents?.close();
-      this.destinationEvents?.close();
-      this.journal?.close();
       // QEMU serves one QMP client per monitor: let go of both so others can connect.
-      this.source?.client.destroy();
-      this.destination?.monitor.client.destroy();
+      for (const close of closers.reverse()) close();
     }
   }
 
@@ -227,10 +241,10 @@ export class Migration {
     return undefined;
   }
 
-  private async step<T>(phase: Phase, body: () => Promise<T>): Promise<T> {
+  private async step<T>(phase: Phase, body: () => Promise<T>, options: { faultHookFired?: boolean } = {}): Promise<T> {
     this.phase = phase;
     this.checkAborted();
-    await this.deps.atPhase?.(phase);
+    if (!options.faultHookFired) await this.deps.atPhase?.(phase, { phase, at: 'phase-start' });
     this.deps.onEvent({ type: 'phase', phase, state: 'started' });
     try {
       const result = await body();
@@ -244,7 +258,7 @@ export class Migration {
 
   // --- resolve -------------------------------------------------------------------------
 
-  private async resolve(): Promise<void> {
+  private async resolve(): Promise<Endpoints> {
     const { vm, to } = this.request;
     const destinationHost = this.deps.hosts.get(to);
     if (!destinationHost) {
@@ -252,7 +266,6 @@ export class Migration {
         hint: `known hosts: ${[...this.deps.hosts.keys()].join(', ') || 'none'}`,
       });
     }
-    this.destinationHost = destinationHost;
     const found: { host: HostHandle; monitor: QemuMonitor; status: string }[] = [];
     for (const host of this.deps.hosts.values()) {
       const monitor = await host.connectVm(vm).catch(() => undefined);
@@ -261,7 +274,7 @@ export class Migration {
       found.push({ host, monitor, status: status.status });
     }
     const live = found.filter((f) => f.status !== 'inmigrate' && f.status !== 'postmigrate');
-    for (const other of found) if (!live.includes(other) || live.length > 1) other.monitor.client.destroy();
+    for (const other of found) if (!live.includes(other) || live.length > 1) other.monitor.disconnect();
     if (live.length === 0) {
       throw new PreflightError([`VM '${vm}' runs on none of the hosts (${[...this.deps.hosts.keys()].join(', ')})`]);
     }
@@ -270,17 +283,17 @@ export class Migration {
     }
     const [only] = live as [(typeof live)[number]];
     if (only.host === destinationHost) {
-      only.monitor.client.destroy();
+      only.monitor.disconnect();
       throw new PreflightError([`VM '${vm}' already runs on ${to}`]);
     }
-    this.source = only.monitor;
-    this.sourceHost = only.host;
+    this.sourceHostName = only.host.name;
+    return { source: only.monitor, sourceHost: only.host, destinationHost };
   }
 
   // --- preflight -----------------------------------------------------------------------
 
-  private async preflight(): Promise<void> {
-    const source = this.requireSource();
+  private async preflight(endpoints: Endpoints): Promise<Checked> {
+    const { source, sourceHost, destinationHost } = endpoints;
     const reasons: string[] = [];
     const [version, status, migration, capabilities] = await Promise.all([
       source.queryVersion(),
@@ -290,88 +303,103 @@ export class Migration {
     ]);
     if (version.qemu.major < 7) reasons.push(`source QEMU ${version.qemu.major}.${version.qemu.minor} is older than 7.0`);
     if (status.status !== 'running' && status.status !== 'paused') {
-      reasons.push(`VM '${this.request.vm}' is ${status.status} on ${this.sourceHost?.name}; it must be running or paused`);
+      reasons.push(`VM '${this.request.vm}' is ${status.status} on ${sourceHost.name}; it must be running or paused`);
     }
-    this.sourceWasRunning = status.status === 'running';
-    if (migration.status && ACTIVE_MIGRATION.has(migration.status)) {
+    if (isActiveMigrationStatus(migration.status)) {
       reasons.push(`a migration of '${this.request.vm}' is already in flight (status ${migration.status})`);
     }
     for (const needed of ['events', 'pause-before-switchover']) {
       if (!capabilities.has(needed)) reasons.push(`source QEMU lacks the migration capability '${needed}'`);
     }
     if (this.options.autoConverge && !capabilities.has('auto-converge')) reasons.push(`source QEMU lacks 'auto-converge' (pass --no-auto-converge)`);
-    this.strategy = await this.deps.strategyFor(this.request.vm, source);
     reasons.push(...(await this.strategy.preflight(source)));
     const spec = this.request.spec;
     if (spec) {
-      const destination = this.requireDestinationHost();
-      const facts = await destination.facts().catch((error: unknown) => {
-        reasons.push(`cannot ask ${destination.name} what it can take: ${(error as Error).message}`);
+      const facts = await destinationHost.facts().catch((error: unknown) => {
+        reasons.push(`cannot ask ${destinationHost.name} what it can take: ${(error as Error).message}`);
         return undefined;
       });
       if (facts) {
-        reasons.push(...destinationReasons(spec, destination.name, facts));
+        reasons.push(...destinationReasons(spec, destinationHost.name, facts));
         reasons.push(...this.strategy.checkDestinationHost(spec, facts));
       }
     }
     if (reasons.length > 0) throw new PreflightError(reasons);
+    return { ...endpoints, sourceWasRunning: status.status === 'running' };
   }
 
-  private openJournal(): void {
+  private openJournal(checked: Checked): Session {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    this.journal = MigrationJournal.create(this.deps.journalDir, `${this.request.vm}-${stamp}`);
-    this.journal.append('begin', {
+    const journal = MigrationJournal.create(this.deps.journalDir, `${this.request.vm}-${stamp}`);
+    this.journalPath = path.resolve(journal.file);
+    journal.append('begin', {
       vm: this.request.vm,
-      from: this.sourceHost?.name,
+      from: checked.sourceHost.name,
       to: this.request.to,
-      strategy: this.strategy?.name,
-      sourceWasRunning: this.sourceWasRunning,
+      strategy: this.strategy.name,
+      sourceWasRunning: checked.sourceWasRunning,
       options: this.options,
     });
+    return { ...checked, journal };
   }
 
   // --- prepare -------------------------------------------------------------------------
 
-  private async prepare(): Promise<void> {
-    const host = this.requireDestinationHost();
-    this.journal?.append('destination-starting', { host: host.name });
-    this.destination = await host.startIncoming(this.request.vm);
-    this.journal?.append('destination-started', { host: host.name, endpoint: this.destination.endpoint, pid: this.destination.pid });
-    const destination = this.destination.monitor;
+  private async prepare(session: Session, ledger: RollbackLedger): Promise<Prepared> {
+    const { destinationHost: host, journal } = session;
+    journal.append('destination-starting', { host: host.name });
+    const started = await host.startIncoming(this.request.vm);
+    ledger.destination = started;
+    journal.append('destination-started', { host: host.name, endpoint: started.endpoint, pid: started.pid });
+    const destination = started.monitor;
     const status = await destination.queryStatus();
     if (status.status !== 'inmigrate') {
       throw new MigrationError('failed', 'prepare', `destination VM on ${host.name} is ${status.status}, expected inmigrate`);
     }
-    const reasons = (await this.strategy?.afterDestinationStarted(destination)) ?? [];
+    const reasons = await this.strategy.afterDestinationStarted(destination);
     // The destination's VF facts are known only once it runs: a misfit refuses here, rolled back.
     if (reasons.length > 0) throw new PreflightError(reasons);
     await destination.migrateSetCapabilities({ events: true });
-    this.destinationEvents = destination.client.listen({ names: ['MIGRATION', 'RESUME', 'STOP'] });
-    await destination.migrateIncoming(`tcp:${host.migrationAddress}:0`);
+    const destinationEvents = destination.listen(['MIGRATION', 'RESUME', 'STOP']);
+    await destination.migrateIncoming(`tcp:${formatHost(host.migrationAddress)}:0`);
+    return { destination: started, destinationEvents };
   }
 
   // --- precopy -------------------------------------------------------------------------
 
-  private async precopy(): Promise<void> {
-    const source = this.requireSource();
-    const destination = this.requireDestination();
-    const port = listeningPort(await destination.queryMigrate());
+  private async precopy(session: Session, prepared: Prepared, ledger: RollbackLedger): Promise<AtSwitchover> {
+    const { source, journal } = session;
+    const port = await prepared.destination.monitor.incomingMigrationPort();
+    if (port === undefined) throw new MigrationError('failed', 'prepare', 'the destination reported no migration listening port');
     await source.migrateSetCapabilities({ events: true, 'pause-before-switchover': true, 'auto-converge': this.options.autoConverge });
     await source.migrateSetParameters({ 'downtime-limit': this.options.downtimeLimitMs, 'max-bandwidth': this.options.bandwidth });
-    await this.strategy?.beforePrecopy(source);
-    this.sourceEvents = source.client.listen({ names: ['MIGRATION', 'STOP', 'RESUME'] });
-    const uri = `tcp:${formatHost(this.requireDestinationHost().migrationAddress)}:${port}`;
-    this.journal?.append('precopy-starting', { uri });
-    this.armSwitchover(source);
-    this.migrateIssued = true;
-    const migrateStarted = performance.now();
-    await source.migrate(uri);
+    await this.strategy.beforePrecopy(source);
+    const sourceEvents = source.listen(['MIGRATION', 'STOP', 'RESUME']);
+    const uri = `tcp:${formatHost(session.destinationHost.migrationAddress)}:${port}`;
+    journal.append('precopy-starting', { uri });
+    const switchover = this.armSwitchover(source);
+    try {
+      ledger.migrateIssued = true;
+      const migrateStarted = performance.now();
+      await source.migrate(uri);
+      await this.awaitPreSwitchover(source, sourceEvents, migrateStarted);
+      return { sourceEvents, switchoverSent: switchover.sent };
+    } catch (error) {
+      // No switchover may go out once pre-copy failed: the rollback cancels the migration.
+      switchover.disarm();
+      sourceEvents.close();
+      throw error;
+    }
+  }
+
+  /** Follows pre-copy (progress, convergence policy, deadline) until the source reaches pre-switchover. */
+  private async awaitPreSwitchover(source: QemuMonitor, sourceEvents: QmpEventListener, migrateStarted: number): Promise<void> {
 
     const samples: ProgressSample[] = [];
     let forced = false;
     for (;;) {
       this.checkAborted();
-      const event = await this.nextSourceEvent(this.options.progressIntervalMs);
+      const event = await this.nextEvent('source', sourceEvents, this.options.progressIntervalMs);
       if (event?.event === 'MIGRATION') {
         const status = String(event.data?.status);
         if (status === 'pre-switchover') return;
@@ -407,12 +435,11 @@ export class Migration {
     }
   }
 
-  /** The next source MIGRATION/STOP event within `timeoutMs`, or undefined when none came. */
-  private async nextSourceEvent(timeoutMs: number): Promise<QmpEvent | undefined> {
-    const listener = this.sourceEvents as QmpEventListener;
+  /** The next event of `listener` within `timeoutMs`, logged; undefined when none came. */
+  private async nextEvent(side: 'source' | 'destination', listener: QmpEventListener, timeoutMs: number): Promise<QmpEvent | undefined> {
     try {
       const event = await this.abortable(listener.next(timeoutMs));
-      this.eventLog.push({ side: 'source', event });
+      this.eventLog.push({ side, event });
       return event;
     } catch (error) {
       if (error instanceof QmpTimeoutError) return undefined;
@@ -425,33 +452,52 @@ export class Migration {
   /**
    * Sends the switchover's commands from inside the dispatch of the pre-switchover event, so
    * that nothing (a progress poll in flight, the phase bookkeeping) sits between the guest
-   * stopping and migrate-continue. Not with a test's phase hook, which must be able to fail
-   * the switchover first.
+   * stopping and migrate-continue. The fault hook of the switchover fires here too, on this
+   * very path: a hook that returns nothing adds no wait; one that throws or rejects fails
+   * the switchover before anything is sent.
    */
-  private armSwitchover(source: QemuMonitor): void {
-    if (this.deps.atPhase) return;
-    const stop = source.client.onEvent((event) => {
-      if (event.event !== 'MIGRATION' || event.data?.status !== 'pre-switchover') return;
-      stop();
-      if (this.deps.signal?.aborted) return;
-      this.switchoverSent = this.sendSwitchover(source);
-      this.switchoverSent.catch(() => undefined);
+  private armSwitchover(source: QemuMonitor): { sent: Promise<unknown>; disarm: () => void } {
+    let stop: () => void = () => undefined;
+    const sent = new Promise<unknown>((resolve, reject) => {
+      stop = source.onEvent((event) => {
+        if (event.event !== 'MIGRATION' || event.data?.status !== 'pre-switchover') return;
+        stop();
+        if (this.deps.signal?.aborted) {
+          reject(new MigrationError('interrupted', 'switchover', 'interrupted during switchover'));
+          return;
+        }
+        let hook: Promise<void> | void;
+        try {
+          hook = this.deps.atPhase?.('switchover', { phase: 'switchover', at: 'pre-switchover-dispatch' });
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        if (hook instanceof Promise) hook.then(() => this.sendSwitchover(source)).then(resolve, reject);
+        else this.sendSwitchover(source).then(resolve, reject);
+      });
     });
+    // Read by the switchover step; a rejection that comes before it is not "unhandled".
+    sent.catch(() => undefined);
+    return { sent, disarm: () => stop() };
   }
 
   /** One pipelined batch: the strategy's quiesce/capture commands, migrate-continue right behind. */
   private sendSwitchover(source: QemuMonitor): Promise<unknown> {
-    return Promise.all([this.strategy?.atSwitchover(source), source.migrateContinue('pre-switchover')]);
+    return Promise.all([this.strategy.atSwitchover(source), source.migrateContinue('pre-switchover')]);
   }
 
-  private async switchover(): Promise<void> {
-    const source = this.requireSource();
-    await (this.switchoverSent ?? this.sendSwitchover(source));
+  private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<void> {
+    const { source, journal } = session;
+    await atSwitchover.switchoverSent;
     // Written while QEMU sends the final pass; recover must not resume a destination whose
     // VF was quiesced on the source but never replayed.
-    this.journal?.appendAll([['switchover', {}], ...(this.strategy?.name === 'vf-replay' ? [['source-vf-quiesced', {}] as const] : [])]);
+    journal.appendAll([['switchover', {}], ...this.strategy.switchoverRecords.map((event) => [event, {}] as const)]);
     const deadline = performance.now() + this.options.stepTimeoutMs;
-    const [sourceStatus, destinationStatus] = await Promise.all([this.migrationEnd('source', deadline), this.migrationEnd('destination', deadline)]);
+    const [sourceStatus, destinationStatus] = await Promise.all([
+      this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
+      this.migrationEnd('destination', prepared.destinationEvents, deadline),
+    ]);
     if (sourceStatus !== 'completed' || destinationStatus !== 'completed') {
       const info = await source.queryMigrate().catch(() => undefined);
       throw new MigrationError(
@@ -465,142 +511,103 @@ export class Migration {
   }
 
   /** Waits for one side's MIGRATION event to reach completed, failed or cancelled. */
-  private async migrationEnd(side: 'source' | 'destination', deadline: number): Promise<string> {
-    const listener = (side === 'source' ? this.sourceEvents : this.destinationEvents) as QmpEventListener;
+  private async migrationEnd(side: 'source' | 'destination', listener: QmpEventListener, deadline: number): Promise<string> {
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) throw new MigrationError('failed', 'switchover', `the ${side} did not finish the stream within ${this.options.stepTimeoutMs} ms of switchover`);
-      const event = await this.abortable(listener.next(left)).catch((error: unknown) => {
-        if (error instanceof QmpTimeoutError) return undefined;
-        throw error;
-      });
+      const event = await this.nextEvent(side, listener, left);
       if (!event) continue;
-      this.eventLog.push({ side, event });
       const status = String(event.data?.status);
-      if (event.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(status)) return status;
+      if (event.event === 'MIGRATION' && isTerminalMigrationStatus(status)) return status;
     }
   }
 
   // --- replay --------------------------------------------------------------------------
 
-  private async replay(): Promise<ReplayReport | undefined> {
-    const report = await this.strategy?.beforeResume(this.requireDestination());
-    if (report) {
-      if (!report.verified) {
-        throw new MigrationError('failed', 'replay', `the destination VF does not match the source after replay: ${report.differences.join('; ')}`);
-      }
+  private async replay(destination: QemuMonitor): Promise<ReplayReport | undefined> {
+    const report = await this.strategy.beforeResume(destination);
+    if (report && !report.verified) {
+      throw new MigrationError('failed', 'replay', `the destination VF does not match the source after replay: ${report.differences.join('; ')}`);
     }
     return report;
   }
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(replay: ReplayReport | undefined): Promise<void> {
-    const destination = this.requireDestination();
+  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void): Promise<void> {
+    const { journal } = session;
+    const destination = prepared.destination.monitor;
     // One fsync for all three records: the only journal write inside the downtime.
-    this.journal?.appendAll([
+    journal.appendAll([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
-      ['destination-resuming', { paused: !this.sourceWasRunning }],
+      ['destination-resuming', { paused: !session.sourceWasRunning }],
     ]);
-    if (!this.sourceWasRunning) {
+    if (!session.sourceWasRunning) {
       // A guest that was paused on the source stays paused on the destination, which owns it
       // from here on, as libvirt does.
-      this.resumed = true;
-      this.journal?.append('destination-resumed', { paused: true });
+      markResumed();
+      journal.append('destination-resumed', { paused: true });
       return;
     }
-    const resumed = destination.client.waitFor('RESUME', undefined, this.options.stepTimeoutMs);
-    await destination.cont();
-    this.resumed = true;
-    const event = await resumed;
+    // Once QEMU answered cont the destination runs: nothing rolls back after that.
+    const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
     this.eventLog.push({ side: 'destination', event });
-    this.journal?.append('destination-resumed');
-    await this.strategy?.afterResume(destination);
-    this.journal?.append('announced');
+    journal.append('destination-resumed');
+    const announced = await this.strategy.afterResume(destination);
+    if (announced > 0) journal.append('announced', { devices: announced });
   }
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------
 
-  private async cleanup(): Promise<void> {
-    const source = this.requireSource();
-    const released = await retry(3, async () => this.strategy?.cleanupSource(source));
-    if (released) this.journal?.append('source-vf-reset');
-    else this.cleanupWarnings.push('the source VF could not be reset: reset it on the PF by hand');
-    const quit = await retry(3, async () => {
-      const shutdown = source.client.closed;
-      await source.quit();
-      await Promise.race([shutdown, delay(this.options.stepTimeoutMs)]);
-    });
-    if (quit) this.journal?.append('source-quit');
-    else this.cleanupWarnings.push(`the source QEMU on ${this.sourceHost?.name} did not quit: stop it by hand (it is paused in postmigrate)`);
-    for (const warning of this.cleanupWarnings) this.deps.onEvent({ type: 'warning', message: warning });
+  private async cleanup(session: Session, warnings: string[]): Promise<void> {
+    const { source, sourceHost, journal } = session;
+    const released = await retry(3, async () => this.strategy.cleanupSource(source));
+    if (released) journal.append('source-vf-reset');
+    else warnings.push('the source VF could not be reset: reset it on the PF by hand');
+    const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
+    if (quit) journal.append('source-quit');
+    else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
+    for (const warning of warnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
 
   // --- rollback ------------------------------------------------------------------------
 
-  private async rollback(cause: MigrationError): Promise<void> {
-    this.journal?.append('rollback-started', { phase: this.phase, error: cause.toJSON() });
-    const failures: string[] = [];
-    const attempt = async (name: string, body: () => Promise<void>) => {
-      try {
-        await body();
-        this.journal?.append('rollback-step', { step: name, ok: true });
-        this.deps.onEvent({ type: 'rollback', step: name, ok: true });
-      } catch (error) {
-        const message = (error as Error).message;
-        failures.push(`${name}: ${message}`);
-        this.journal?.append('rollback-step', { step: name, ok: false, error: message });
-        this.deps.onEvent({ type: 'rollback', step: name, ok: false, detail: message });
-      }
-    };
-    const source = this.source;
-    if (source && this.migrateIssued) {
-      await attempt('cancel the migration on the source', async () => {
-        const info = await source.queryMigrate();
-        if (!info.status || !ACTIVE_MIGRATION.has(info.status)) return;
-        const ended = source.client.waitFor('MIGRATION', (e) => ['cancelled', 'failed', 'completed'].includes(String(e.data?.status)), this.options.stepTimeoutMs);
-        await source.migrateCancel();
-        await ended;
-      });
-    }
-    if (this.destination) {
-      const destination = this.destination;
-      await attempt('stop the destination QEMU', () => destination.destroy());
-    }
-    await attempt('restore the source VF', async () => this.strategy?.rollbackSource(source));
-    if (source && this.sourceWasRunning) {
-      await attempt('resume the source', async () => {
-        let status = await source.queryStatus();
-        // Right after MIGRATION completed QEMU may still say finish-migrate; postmigrate follows.
-        const deadline = performance.now() + this.options.stepTimeoutMs;
-        while (status.status === 'finish-migrate' && performance.now() < deadline) {
-          await delay(10);
-          status = await source.queryStatus();
-        }
-        if (status.status === 'running') return;
-        const resumed = source.client.waitFor('RESUME', undefined, this.options.stepTimeoutMs);
-        await source.cont();
-        await resumed;
-      });
-    }
-    if (failures.length > 0) {
-      this.journal?.append('uncertain', { failures });
+  private async rollback(session: Session, ledger: RollbackLedger, cause: MigrationError): Promise<void> {
+    const { journal, source } = session;
+    journal.append('rollback-started', { phase: this.phase, error: cause.toJSON() });
+    const runner = new StepRunner(journal, {
+      onStep: (result) => this.deps.onEvent({ type: 'rollback', step: result.step, ok: result.ok, ...(result.error ? { detail: result.error } : {}) }),
+    });
+    const destination = ledger.destination;
+    await rollBack(
+      runner,
+      {
+        source,
+        cancelMigration: ledger.migrateIssued,
+        stopDestination: destination ? () => destination.destroy() : undefined,
+        restoreSourceVf: () => this.strategy.rollbackSource(source),
+        resumeSource: session.sourceWasRunning,
+      },
+      this.options.stepTimeoutMs,
+    );
+    if (!runner.allOk) {
+      const failures = runner.failures;
+      journal.append('uncertain', { failures });
       throw new UncertainError(`${cause.message}; rollback incomplete: ${failures.join('; ')}`, {
         cause,
-        details: { journal: this.journal?.file, failures },
+        details: { journal: journal.file, failures },
       });
     }
-    this.journal?.append('rolled-back', { error: cause.toJSON() });
-    this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${this.sourceHost?.name}` });
+    journal.append('rolled-back', { error: cause.toJSON() });
+    this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${session.sourceHost.name}` });
   }
 
   // --- dry run -------------------------------------------------------------------------
 
-  private async dryRunPlan(): Promise<DryRunPlan> {
-    const source = this.requireSource();
-    const vfs = this.strategy?.describePlan().devices ?? [];
-    const dirty = await measureDirtyRate(source, 1).catch(() => null);
+  private async dryRunPlan(checked: Checked): Promise<DryRunPlan> {
+    const vfs = this.strategy.describePlan().devices;
+    const dirty = await checked.source.calcDirtyRate(1).catch(() => null);
     const rxBytes = vfs.reduce((sum, vf) => sum + vf.rxBufferBytes, 0);
     const bandwidth = this.options.bandwidth;
     const converges = dirty === null ? null : dirty < bandwidth;
@@ -611,13 +618,41 @@ export class Migration {
     const ram = dirty === null ? limit : limit * Math.min(1, dirty / bandwidth);
     const predicted = converges === false ? null : Math.round((ram + predictDowntimeMs(rxBytes, bandwidth)) * 10) / 10;
     return {
-      phases: this.strategy?.name === 'vf-replay' ? [...PHASES] : PHASES.filter((p) => p !== 'replay'),
+      phases: this.strategy.hasReplayPhase ? [...PHASES] : PHASES.filter((p) => p !== 'replay'),
       vfs,
       dirtyBytesPerSecond: dirty,
       bandwidth,
       downtimeLimitMs: this.options.downtimeLimitMs,
       converges,
       predictedDowntimeMs: predicted,
+    };
+  }
+
+  // --- results ---------------------------------------------------------------------------
+
+  private baseResult(checked: Checked) {
+    return {
+      vm: this.request.vm,
+      from: checked.sourceHost.name,
+      to: this.request.to,
+      strategy: this.strategy.name,
+      totalTimeMs: this.elapsedMs,
+      rolledBack: false as const,
+      journal: this.journalPath,
+      error: null,
+    };
+  }
+
+  private migratedResult(session: Session, info: MigrationInfo | null, replay: ReplayReport | undefined, cleanupWarnings: string[]): MigratedResult {
+    const moments = switchoverMoments(this.timeline().qemu);
+    return {
+      ...this.baseResult(session),
+      status: 'migrated',
+      ...switchoverTimings(moments, info?.downtime ?? null),
+      bytes: info?.ram?.transferred ?? null,
+      passes: info?.ram?.['dirty-sync-count'] ?? null,
+      replay: replay ? { captured: replay.captured, replayed: replay.replayed, verified: replay.verified } : null,
+      cleanupWarnings,
     };
   }
 
@@ -652,81 +687,6 @@ export class Migration {
       );
     });
   }
-
-  private requireSource(): QemuMonitor {
-    if (!this.source) throw new Error('no source monitor');
-    return this.source;
-  }
-
-  private requireDestination(): QemuMonitor {
-    if (!this.destination) throw new Error('no destination');
-    return this.destination.monitor;
-  }
-
-  private requireDestinationHost(): HostHandle {
-    if (!this.destinationHost) throw new Error('no destination host');
-    return this.destinationHost;
-  }
-
-  private summary(status: MigrationSummary['status'], info: MigrationInfo | null, replay: ReplayReport | undefined | null): MigrationSummary {
-    const time = (side: 'source' | 'destination', name: string, status?: string) => {
-      const found = this.eventLog.find((e) => e.side === side && e.event.event === name && (status === undefined || e.event.data?.status === status));
-      return found ? eventTimeMs(found.event) : undefined;
-    };
-    const stop = time('source', 'STOP');
-    const resume = time('destination', 'RESUME');
-    const preSwitchover = time('source', 'MIGRATION', 'pre-switchover');
-    const device = time('source', 'MIGRATION', 'device');
-    const completed = time('destination', 'MIGRATION', 'completed');
-    const orchestrator =
-      preSwitchover !== undefined && device !== undefined && completed !== undefined && resume !== undefined ? device - preSwitchover + (resume - completed) : undefined;
-    return {
-      status,
-      vm: this.request.vm,
-      from: this.sourceHost?.name ?? '',
-      to: this.request.to,
-      strategy: this.strategy?.name ?? 'plain',
-      totalTimeMs: Math.round(performance.now() - this.started),
-      downtimeMs: info?.downtime ?? null,
-      measuredDowntimeMs: stop !== undefined && resume !== undefined ? round3(resume - stop) : null,
-      orchestratorDowntimeMs: orchestrator !== undefined ? round3(orchestrator) : null,
-      orchestratorWindowsMs:
-        orchestrator !== undefined ? { switchover: round3((device as number) - (preSwitchover as number)), resume: round3((resume as number) - (completed as number)) } : null,
-      bytes: info?.ram?.transferred ?? null,
-      passes: info?.ram?.['dirty-sync-count'] ?? null,
-      replay: replay ? { captured: replay.captured, replayed: replay.replayed, verified: replay.verified } : null,
-      rolledBack: false,
-      cleanupWarnings: this.cleanupWarnings,
-      journal: this.journal ? path.resolve(this.journal.file) : null,
-      error: null,
-    };
-  }
-}
-
-/**
- * The guest's dirty rate in bytes/s, measured by QEMU (calc-dirty-rate, QEMU 5.2+) over
- * `seconds`; null when the QEMU cannot measure it.
- */
-async function measureDirtyRate(monitor: QemuMonitor, seconds: number): Promise<number | null> {
-  try {
-    await monitor.client.execute('calc-dirty-rate', { 'calc-time': seconds });
-  } catch {
-    return null;
-  }
-  const deadline = performance.now() + seconds * 1000 + 5000;
-  while (performance.now() < deadline) {
-    await delay(200);
-    const result = (await monitor.client.execute('query-dirty-rate')) as { status?: string; 'dirty-rate'?: number };
-    if (result.status === 'measured' && typeof result['dirty-rate'] === 'number') return result['dirty-rate'] * 1024 * 1024;
-  }
-  return null;
-}
-
-function listeningPort(info: MigrationInfo): number {
-  const addresses = (info as Record<string, unknown>)['socket-address'] as { port?: string | number }[] | undefined;
-  const port = Number(addresses?.[0]?.port);
-  if (!Number.isInteger(port) || port <= 0) throw new MigrationError('failed', 'prepare', 'the destination reported no migration listening port');
-  return port;
 }
 
 function formatHost(address: string): string {
@@ -739,14 +699,8 @@ async function retry(times: number, body: () => Promise<unknown>): Promise<boole
       await body();
       return true;
     } catch {
-      if (attempt < times) await delay(200 * attempt);
+      if (attempt < times) await new Promise((resolve) => setTimeout(resolve, 200 * attempt).unref());
     }
   }
   return false;
 }
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;

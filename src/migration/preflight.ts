@@ -1,4 +1,4 @@
-import type { VmSpec } from '../hosts/vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
 import type { HostFacts } from './ports.js';
 
 /**

@@ -1,5 +1,6 @@
-import type { VmSpec } from '../hosts/vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
+import type { JournalEvent } from './journal.js';
 import type { HostFacts } from './ports.js';
 
 /** What a strategy can tell before anything changes, for `migrate --dry-run`. */
@@ -23,6 +24,14 @@ export interface ReplayReport {
  */
 export interface MigrationStrategy {
   readonly name: 'plain' | 'vf-replay';
+  /** Whether the migration has a replay phase (device state rebuilt on the destination). */
+  readonly hasReplayPhase: boolean;
+  /**
+   * Journal records written with `switchover`, once the switchover's commands were answered:
+   * what recover must know happened on the source (a quiesced VF must be replayed, never
+   * resumed unreplayed).
+   */
+  readonly switchoverRecords: readonly JournalEvent[];
   /** Reasons the migration cannot go ahead (empty when it can). */
   preflight(source: QemuMonitor): Promise<string[]>;
   /** Reasons the destination host's PFs cannot take the VFs' state (their filter limits). */
@@ -40,8 +49,8 @@ export interface MigrationStrategy {
   atSwitchover(source: QemuMonitor): Promise<void>;
   /** After the stream completed, before `cont`: rebuild and verify the device state. */
   beforeResume(destination: QemuMonitor): Promise<ReplayReport | undefined>;
-  /** After `cont` on the destination: announce addresses. */
-  afterResume(destination: QemuMonitor): Promise<void>;
+  /** After `cont` on the destination: announce addresses; resolves with how many devices announced. */
+  afterResume(destination: QemuMonitor): Promise<number>;
   /** After the destination runs, before the source quits: reset the source VF (frees its MAC at the PF). */
   cleanupSource(source: QemuMonitor): Promise<void>;
   /** Undo what this strategy did on the source, on rollback. */
@@ -50,6 +59,8 @@ export interface MigrationStrategy {
 
 export class PlainStrategy implements MigrationStrategy {
   readonly name = 'plain' as const;
+  readonly hasReplayPhase = false;
+  readonly switchoverRecords: readonly JournalEvent[] = [];
   async preflight(): Promise<string[]> {
     return [];
   }
@@ -67,7 +78,9 @@ export class PlainStrategy implements MigrationStrategy {
   async beforeResume(): Promise<undefined> {
     return undefined;
   }
-  async afterResume(): Promise<void> {}
+  async afterResume(): Promise<number> {
+    return 0;
+  }
   async cleanupSource(): Promise<void> {}
   async rollbackSource(): Promise<void> {}
 }

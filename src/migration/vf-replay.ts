@@ -9,7 +9,8 @@ import { reduceCapture } from '../vfio/reduce.js';
 import type { VfState } from '../vfio/state.js';
 import { compareStateJson } from '../vfio/verify-json.js';
 import { MigrationError } from './errors.js';
-import type { VmSpec } from '../hosts/vm-spec.js';
+import type { VmSpec } from '../inventory/vm-spec.js';
+import type { JournalEvent } from './journal.js';
 import type { HostFacts } from './ports.js';
 import type { MigrationStrategy, ReplayReport, StrategyPlan } from './strategy.js';
 
@@ -42,6 +43,8 @@ function decode(log: AdminLog): CaptureRecord[] {
  */
 export class VfReplayStrategy implements MigrationStrategy {
   readonly name = 'vf-replay' as const;
+  readonly hasReplayPhase = true;
+  readonly switchoverRecords: readonly JournalEvent[] = ['source-vf-quiesced'];
   private readonly devices = new Map<string, DeviceMigration>();
   private sourceClient: I40evfClient | undefined;
   /** Ready once the final state is reduced and planned (overlaps the stream's last pass). */
@@ -208,9 +211,10 @@ export class VfReplayStrategy implements MigrationStrategy {
     return { captured, replayed, verified: differences.length === 0, differences };
   }
 
-  async afterResume(destination: QemuMonitor): Promise<void> {
+  async afterResume(destination: QemuMonitor): Promise<number> {
     const client = new I40evfClient(destination);
     await Promise.all([...this.devices.keys()].map((id) => client.announce(id)));
+    return this.devices.size;
   }
 
   async cleanupSource(source: QemuMonitor): Promise<void> {

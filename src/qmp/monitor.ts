@@ -1,6 +1,11 @@
-import { UsageError } from '../errors.js';
+import { DEFAULT_EXTENSION_PREFIX, validateExtensionPrefix } from '../inventory/extension-prefix.js';
 import { QmpClient, type ExecuteOptions } from './client.js';
+import { QmpDisconnectedError, QmpTimeoutError, type QmpError } from './errors.js';
+import type { QmpEvent, QmpEventListener } from './events.js';
 import {
+  DirtyRateInfoSchema,
+  isActiveMigrationStatus,
+  isTerminalMigrationStatus,
   CommandInfoListSchema,
   EmptyReturnSchema,
   MigrationCapabilityListSchema,
@@ -16,22 +21,7 @@ import {
   type VersionInfo,
 } from './schemas.js';
 
-/**
- * Downstream extension commands carry a vendor prefix (`__RFQDN_`), which differs between
- * builds of a patched QEMU; this one is ours unless configured otherwise.
- */
-export const DEFAULT_EXTENSION_PREFIX = '__org.nicmig_';
-
-const PREFIX_PATTERN = /^(?:|x-|__[A-Za-z][A-Za-z0-9.-]*_)$/;
-
-export function validateExtensionPrefix(prefix: string): string {
-  if (!PREFIX_PATTERN.test(prefix)) {
-    throw new UsageError('BAD_EXTENSION_PREFIX', `invalid QMP extension prefix '${prefix}'`, {
-      hint: "a downstream prefix looks like '__com.example_' (reverse domain between '__' and '_'), or 'x-', or empty",
-    });
-  }
-  return prefix;
-}
+export { DEFAULT_EXTENSION_PREFIX, validateExtensionPrefix } from '../inventory/extension-prefix.js';
 
 export interface MigrateSetParameters {
   'downtime-limit'?: number;
@@ -55,13 +45,16 @@ export interface AnnounceParameters {
 }
 
 /**
- * Typed facade over a QmpClient for the commands the orchestrator uses. Policy code calls
- * these and never builds QMP JSON itself (libvirt's qemu_monitor split).
+ * Typed facade over a QmpClient for the commands the orchestrator uses: the only door to QMP
+ * for anything outside src/qmp/. Policy code calls these and never builds QMP JSON or holds a
+ * client itself (libvirt's qemu_monitor split). The sequences that rollback, recover and
+ * cleanup share (resume and wait, cancel and wait, quit then kill) live here once.
  */
 export class QemuMonitor {
   readonly extensionPrefix: string;
 
   constructor(
+    /** For tests and src/qmp only: everything else goes through the methods below. */
     readonly client: QmpClient,
     options: { extensionPrefix?: string } = {},
   ) {
@@ -147,5 +140,168 @@ export class QemuMonitor {
   async announceSelf(parameters: AnnounceParameters): Promise<void> {
     await this.client.execute('announce-self', { ...parameters }, { schema: EmptyReturnSchema });
   }
+
+  // --- the connection -------------------------------------------------------------------
+
+  get isOpen(): boolean {
+    return this.client.isOpen;
+  }
+
+  /** Resolves when the connection has ended (QEMU quit or died, or nicmig let go). */
+  get closed(): Promise<QmpError> {
+    return this.client.closed;
+  }
+
+  /** Where this monitor is, for messages (`unix:/run/vm1.qmp`). */
+  get peerName(): string {
+    return this.client.peerName;
+  }
+
+  /** Lets go of the monitor at once: QEMU serves one client per monitor, so others may connect. */
+  disconnect(): void {
+    this.client.destroy();
+  }
+
+  // --- events ---------------------------------------------------------------------------
+
+  /** Registers a listener now, before the command that causes the events. */
+  listen(names: readonly string[]): QmpEventListener {
+    return this.client.listen({ names });
+  }
+
+  /** Calls `handler` from inside the event's dispatch, until the returned function is called. */
+  onEvent(handler: (event: QmpEvent) => void): () => void {
+    return this.client.onEvent(handler);
+  }
+
+  // --- sequences --------------------------------------------------------------------------
+
+  /**
+   * `cont`, then QEMU's RESUME event; resolves with the event (its timestamp measures the
+   * downtime). The listener is registered before `cont` and always closed, so no wait is left
+   * behind when `cont` fails. `onContAnswered` runs as soon as QEMU answered `cont`.
+   */
+  async contAndWaitForResume(timeoutMs: number, onContAnswered?: () => void): Promise<QmpEvent> {
+    const resumed = this.client.listen({ names: ['RESUME'] });
+    try {
+      await this.cont();
+      onContAnswered?.();
+      return await resumed.next(timeoutMs).catch((error: unknown) => {
+        if (error instanceof QmpTimeoutError) throw new QmpTimeoutError(`${this.peerName}: no RESUME event within ${timeoutMs} ms of cont`, { cause: error });
+        throw error;
+      });
+    } finally {
+      resumed.close();
+    }
+  }
+
+  /**
+   * Resumes a source whose migration ended or was cancelled: waits (within `timeoutMs`) while
+   * QEMU still says finish-migrate (postmigrate follows MIGRATION completed), then `cont` and
+   * RESUME unless it already runs. Returns the run state it found.
+   */
+  async resumeAfterMigration(timeoutMs: number): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    let status = await this.queryStatus();
+    while (status.status === 'finish-migrate') {
+      if (performance.now() >= deadline) {
+        throw new QmpTimeoutError(`${this.peerName}: still finish-migrate ${timeoutMs} ms after the migration ended`);
+      }
+      await delay(10);
+      status = await this.queryStatus();
+    }
+    if (status.status === 'running') return status.status;
+    await this.contAndWaitForResume(Math.max(1, deadline - performance.now()));
+    return status.status;
+  }
+
+  /**
+   * Cancels the migration under way, if any, and waits for its MIGRATION event to reach a
+   * terminal status (cancelled, failed, or completed when the cancel came too late).
+   * Returns that status, or the one found when nothing was under way.
+   */
+  async cancelMigrationAndWait(timeoutMs: number): Promise<string | undefined> {
+    const info = await this.queryMigrate();
+    if (!isActiveMigrationStatus(info.status)) return info.status;
+    const ended = this.client.listen({ names: ['MIGRATION'], predicate: (event) => isTerminalMigrationStatus(String(event.data?.status)) });
+    try {
+      await this.migrateCancel();
+      const event = await ended.next(timeoutMs).catch(async (error: unknown) => {
+        if (!(error instanceof QmpTimeoutError)) throw error;
+        // The events capability may be off (a migration nicmig did not start): ask instead.
+        const now = await this.queryMigrate();
+        if (isTerminalMigrationStatus(now.status)) return { event: 'MIGRATION', data: { status: now.status } } as QmpEvent;
+        throw new QmpTimeoutError(`${this.peerName}: the migration did not end within ${timeoutMs} ms of migrate_cancel (status ${now.status ?? 'none'})`, { cause: error });
+      });
+      return String(event.data?.status);
+    } finally {
+      ended.close();
+    }
+  }
+
+  /**
+   * Ends the QEMU behind this monitor as QEMU's own Python machine class does: `quit`, wait
+   * up to `quitTimeoutMs` for the monitor to close; if it does not, `kill` (SIGTERM then
+   * SIGKILL, the caller's, who knows the process) and wait for the close again. A QEMU
+   * already going away is fine. Resolves once the monitor is closed.
+   */
+  async quitAndWait(options: { quitTimeoutMs: number; kill?: () => Promise<void>; killTimeoutMs?: number }): Promise<void> {
+    if (!this.isOpen) return;
+    const closed = this.closed;
+    await this.client.execute('quit', undefined, { schema: EmptyReturnSchema, timeoutMs: options.quitTimeoutMs }).catch((error: unknown) => {
+      if (error instanceof QmpDisconnectedError || error instanceof QmpTimeoutError) return;
+      throw error;
+    });
+    if (await settlesWithin(closed, options.quitTimeoutMs)) return;
+    if (!options.kill) throw new QmpTimeoutError(`${this.peerName}: QEMU did not quit within ${options.quitTimeoutMs} ms`);
+    await options.kill();
+    const killTimeoutMs = options.killTimeoutMs ?? 5_000;
+    if (!(await settlesWithin(closed, killTimeoutMs))) {
+      this.disconnect();
+      throw new QmpTimeoutError(`${this.peerName}: the monitor stayed open ${killTimeoutMs} ms after the process was killed`);
+    }
+  }
+
+  /**
+   * The guest's dirty rate in bytes/s, measured by QEMU over `seconds` (calc-dirty-rate,
+   * QEMU 5.2+); null when this QEMU cannot measure it or gave no figure in time.
+   */
+  async calcDirtyRate(seconds: number): Promise<number | null> {
+    try {
+      await this.client.execute('calc-dirty-rate', { 'calc-time': seconds }, { schema: EmptyReturnSchema });
+    } catch {
+      return null;
+    }
+    const deadline = performance.now() + seconds * 1000 + 5000;
+    while (performance.now() < deadline) {
+      await delay(200);
+      const info = await this.client.execute('query-dirty-rate', undefined, { schema: DirtyRateInfoSchema });
+      if (info.status === 'measured' && info['dirty-rate'] !== undefined) return info['dirty-rate'] * 1024 * 1024;
+    }
+    return null;
+  }
+
+  /** The TCP port an incoming migration (`migrate-incoming tcp:HOST:0`) listens on, if any. */
+  async incomingMigrationPort(): Promise<number | undefined> {
+    const info = await this.queryMigrate();
+    const inet = info['socket-address']?.find((address) => address.type === 'inet');
+    const port = inet && inet.type === 'inet' ? Number(inet.port) : NaN;
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  }
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Whether `promise` settles within `ms`. */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    promise.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true)),
+    );
+  });
+}

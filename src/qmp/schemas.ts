@@ -18,6 +18,22 @@ export const MigrationStatusSchema = z.enum([
 ]);
 export type MigrationStatus = z.infer<typeof MigrationStatusSchema>;
 
+/** A migration in one of these is under way: nothing else may start, a rollback cancels it. */
+const ACTIVE_MIGRATION_STATUSES: ReadonlySet<string> = new Set<MigrationStatus>([
+  'setup', 'active', 'pre-switchover', 'device', 'cancelling', 'postcopy-active', 'postcopy-paused',
+  'postcopy-recover', 'wait-unplug', 'colo',
+]);
+/** A migration in one of these has ended; its MIGRATION event is the last one. */
+const TERMINAL_MIGRATION_STATUSES: ReadonlySet<string> = new Set<MigrationStatus>(['completed', 'failed', 'cancelled']);
+
+export function isActiveMigrationStatus(status: string | undefined | null): boolean {
+  return status != null && ACTIVE_MIGRATION_STATUSES.has(status);
+}
+
+export function isTerminalMigrationStatus(status: string | undefined | null): boolean {
+  return status != null && TERMINAL_MIGRATION_STATUSES.has(status);
+}
+
 export const VersionInfoSchema = z.looseObject({
   qemu: z.looseObject({ major: z.number().int(), minor: z.number().int(), micro: z.number().int() }),
   package: z.string(),
@@ -56,6 +72,15 @@ export const MigrationStatsSchema = z.looseObject({
 });
 export type MigrationStats = z.infer<typeof MigrationStatsSchema>;
 
+/** qapi/sockets.json SocketAddress: QEMU 7.2 reports a listening incoming migration as `inet`. */
+export const SocketAddressSchema = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('inet'), host: z.string(), port: z.string() }),
+  z.looseObject({ type: z.literal('unix'), path: z.string() }),
+  z.looseObject({ type: z.literal('vsock'), cid: z.string(), port: z.string() }),
+  z.looseObject({ type: z.literal('fd'), str: z.string() }),
+]);
+export type SocketAddress = z.infer<typeof SocketAddressSchema>;
+
 export const MigrationInfoSchema = z.looseObject({
   status: MigrationStatusSchema.optional(),
   ram: MigrationStatsSchema.optional(),
@@ -66,6 +91,8 @@ export const MigrationInfoSchema = z.looseObject({
   'cpu-throttle-percentage': u64.optional(),
   'error-desc': z.string().optional(),
   'blocked-reasons': z.array(z.string()).optional(),
+  /** Where an incoming migration listens (`migrate-incoming` with port 0 included). */
+  'socket-address': z.array(SocketAddressSchema).optional(),
 });
 export type MigrationInfo = z.infer<typeof MigrationInfoSchema>;
 
@@ -89,6 +116,15 @@ export const MigrationParametersSchema = z.looseObject({
   'xbzrle-cache-size': u64.optional(),
 });
 export type MigrationParameters = z.infer<typeof MigrationParametersSchema>;
+
+/** qapi/migration.json DirtyRateInfo (calc-dirty-rate, QEMU 5.2+); the rate is in MiB/s. */
+export const DirtyRateInfoSchema = z.looseObject({
+  'dirty-rate': z.number().int().optional(),
+  status: z.enum(['unstarted', 'measuring', 'measured']),
+  'start-time': z.number().int(),
+  'calc-time': z.number().int(),
+});
+export type DirtyRateInfo = z.infer<typeof DirtyRateInfoSchema>;
 
 /** Commands that return nothing reply `{}`. */
 export const EmptyReturnSchema = z.looseObject({});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { VmSpecSchema } from '../hosts/vm-spec.js';
+import { VmSpecSchema } from '../inventory/vm-spec.js';
 
 /**
  * The simulated host's control socket (DIR/host.sock): one JSON object per line each way,

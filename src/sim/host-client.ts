@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { z } from 'zod';
-import type { VmSpecSchema } from '../hosts/vm-spec.js';
+import type { VmSpecSchema } from '../inventory/vm-spec.js';
 import { ControlReplySchema, HostManifestSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import { SimError } from './errors.js';
 import type { StartVmOptions } from './host.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { VmSpecSchema, type DeviceSpec, type VmSpec } from '../hosts/vm-spec.js';
+import { VmSpecSchema, type DeviceSpec, type VmSpec } from '../inventory/vm-spec.js';
 import { ControlRequestSchema, StartVmOptionsSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import type { SimDevice } from './device.js';
 import { SimError } from './errors.js';

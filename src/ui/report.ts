@@ -9,32 +9,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError, type NicmigError } from '../errors.js';
-import { MigrationError, PreflightError, UncertainError } from '../migration/errors.js';
+import { UsageError } from '../errors.js';
 import { formatBytes } from '../migration/convergence.js';
 import { PHASES, type MigrationEvent, type Phase } from '../migration/events.js';
-import type { MigrationSummary, MigrationTimeline } from '../migration/orchestrator.js';
+import { failureStatus, isFailed, switchoverMoments, type FailedResult, type MigrationResult, type MigrationSummary, type MigrationTimeline, type SwitchoverMoments } from '../migration/result.js';
 import type { TrafficReport } from '../sim/network/traffic.js';
 
-/** A migration that ended with an error (the `--json` failure document's fields). */
-export interface FailedMigration {
-  status: 'refused' | 'rolled-back' | 'uncertain' | 'error';
-  vm: string;
-  from: string | null;
-  to: string;
-  totalTimeMs: number | null;
-  journal: string | null;
-  /** NicmigError.toJSON() */
-  error: Record<string, unknown>;
-}
-
-/** The status a failed migration's report (and --json document) shows for its error. */
-export function failureStatus(error: NicmigError): FailedMigration['status'] {
-  if (error instanceof PreflightError) return 'refused';
-  if (error instanceof MigrationError) return 'rolled-back';
-  if (error instanceof UncertainError) return 'uncertain';
-  return 'error';
-}
+/** A migration that ended with an error (the `--json` failure document). */
+export type FailedMigration = FailedResult;
+export { failureStatus };
 
 /** Probes measured across the migration (the demo and the simulator lab). */
 export interface ReportTraffic {
@@ -47,7 +30,7 @@ export interface ReportTraffic {
 
 export interface ReportInput {
   timeline: MigrationTimeline;
-  result: MigrationSummary | FailedMigration;
+  result: MigrationResult;
   traffic?: ReportTraffic | null;
   /** epoch ms the report was made (shown in the footer) */
   generatedAt: number;
@@ -87,27 +70,11 @@ export function phaseSpans(timeline: MigrationTimeline): PhaseSpan[] {
   return spans;
 }
 
-export interface SwitchoverTimes {
-  stop: number | undefined;
-  preSwitchover: number | undefined;
-  device: number | undefined;
-  completed: number | undefined;
-  resume: number | undefined;
-  /** the guest's downtime: source STOP (or pre-switchover) to destination RESUME */
-  downtime: { start: number; end: number } | null;
-}
+export type SwitchoverTimes = SwitchoverMoments;
 
 /** The switchover's moments from QEMU's own event timestamps (epoch ms). */
 export function switchoverTimes(timeline: MigrationTimeline): SwitchoverTimes {
-  const find = (side: 'source' | 'destination', event: string, status?: string) =>
-    timeline.qemu.find((e) => e.side === side && e.event === event && (status === undefined || e.status === status) && e.time > 0)?.time;
-  const stop = find('source', 'STOP');
-  const preSwitchover = find('source', 'MIGRATION', 'pre-switchover');
-  const device = find('source', 'MIGRATION', 'device');
-  const completed = find('destination', 'MIGRATION', 'completed');
-  const resume = find('destination', 'RESUME');
-  const start = stop ?? preSwitchover;
-  return { stop, preSwitchover, device, completed, resume, downtime: start !== undefined && resume !== undefined && resume >= start ? { start, end: resume } : null };
+  return switchoverMoments(timeline.qemu);
 }
 
 /** Arrivals per bin of `binMs` from `from` (inclusive) to `to` (exclusive). */
@@ -148,8 +115,8 @@ const STATUS_TEXT: Record<string, string> = {
   error: 'failed',
 };
 
-function isSummary(result: MigrationSummary | FailedMigration): result is MigrationSummary {
-  return 'strategy' in result;
+function isSummary(result: MigrationResult): result is MigrationSummary {
+  return !isFailed(result);
 }
 
 export function renderReport(input: ReportInput): string {
@@ -198,7 +165,7 @@ ${parts.join('\n')}
 `;
 }
 
-function lead(result: MigrationSummary | FailedMigration, times: SwitchoverTimes, traffic: ReportTraffic | null): string {
+function lead(result: MigrationResult, times: SwitchoverTimes, traffic: ReportTraffic | null): string {
   const total = result.totalTimeMs === null ? 'unknown time' : formatMs(result.totalTimeMs);
   const pieces = [`${result.vm}: ${STATUS_TEXT[result.status] ?? result.status} in ${total}`];
   if (times.downtime) pieces.push(`guest stopped for ${formatMs(times.downtime.end - times.downtime.start)} (QEMU STOP \u2192 RESUME)`);
@@ -546,7 +513,7 @@ function renderSwitchover(timeline: MigrationTimeline, spans: PhaseSpan[], times
 
 // --- tables ---------------------------------------------------------------------------
 
-function renderSummaryTable(result: MigrationSummary | FailedMigration, traffic: ReportTraffic | null): string {
+function renderSummaryTable(result: MigrationResult, traffic: ReportTraffic | null): string {
   const rows: [string, string][] = [
     ['status', STATUS_TEXT[result.status] ?? result.status],
     ['VM', result.vm],

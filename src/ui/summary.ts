@@ -1,6 +1,6 @@
 import chalk from 'chalk';
 import { formatBytes } from '../migration/convergence.js';
-import type { MigrationSummary } from '../migration/orchestrator.js';
+import type { MigrationSummary } from '../migration/result.js';
 
 const ms = (value: number | null) => (value === null ? '-' : `${value < 10 ? value.toFixed(2) : Math.round(value)} ms`);
 
@@ -25,7 +25,7 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
     rows.push(['VF messages replayed', `${summary.replay.replayed} (captured ${summary.replay.captured})`]);
     rows.push(['VF state verified', summary.replay.verified ? 'yes' : 'NO']);
   }
-  if (summary.plan) {
+  if (summary.status === 'dry-run') {
     const plan = summary.plan;
     rows.push(['phases', plan.phases.join(' -> ')]);
     for (const vf of plan.vfs) {
@@ -46,9 +46,7 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
   const title =
     summary.status === 'migrated'
       ? chalk.green(`${summary.vm} now runs on ${summary.to}`)
-      : summary.status === 'dry-run'
-        ? chalk.cyan(`dry run: ${summary.vm} can move from ${summary.from} to ${summary.to}; nothing was changed`)
-        : chalk.yellow(`${summary.vm} stays on ${summary.from}`);
+      : chalk.cyan(`dry run: ${summary.vm} can move from ${summary.from} to ${summary.to}; nothing was changed`);
   const lines = [title, ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)];
   for (const warning of summary.cleanupWarnings) lines.push(chalk.yellow(`  warning: ${warning}`));
   return `${lines.join('\n')}\n`;

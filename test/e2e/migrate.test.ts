@@ -87,6 +87,8 @@ describeWithQemu('nicmig migrate / status / recover / cancel on real QEMU hosts'
     await lab.startRunning('vm1', 'hostA').then((vm) => vm.monitor.client.destroy());
     const killed = await runCli(['migrate', 'vm1', 'hostB', '--config', config], { env: { NICMIG_FAULT_KILL_AT: phase } });
     expect(killed.code).not.toBe(0);
+    // The switchover's fault fires on the production path: inside the pre-switchover event's dispatch.
+    expect(killed.stderr).toContain(`fault injected: SIGKILL at ${phase} (${phase === 'switchover' ? 'pre-switchover-dispatch' : 'phase-start'})`);
     expect(await where()).toMatchObject({ needsRecover: expect.any(String) });
     const recovered = await cli('recover', 'vm1');
     expect(recovered.code).toBe(0);

@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { HostConfig } from '../../src/hosts/inventory.js';
+import type { HostConfig } from '../../src/inventory/inventory.js';
 import { isAlive, QemuHost } from '../../src/hosts/qemu-host.js';
-import { VmSpecSchema, type VmSpec } from '../../src/hosts/vm-spec.js';
+import { VmSpecSchema, type VmSpec } from '../../src/inventory/vm-spec.js';
 import type { StartedVm } from '../../src/migration/ports.js';
 import { QEMU_BINARY } from './qemu.js';
 

@@ -29,7 +29,7 @@ describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 proces
       { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, ...options } },
       {
         hosts: lab.hosts,
-        strategyFor: async () => new PlainStrategy(),
+        strategy: new PlainStrategy(),
         journalDir: path.join(lab.dir, 'journal'),
         onEvent: (event) => events.push(event),
         atPhase,

@@ -38,7 +38,7 @@ describeWithQemu('hosts as network namespaces: QEMU 7.2 on each side, the stream
         { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100 }, spec: lab.specs.get('vm1') },
         {
           hosts: lab.hosts,
-          strategyFor: async () => new PlainStrategy(),
+          strategy: new PlainStrategy(),
           journalDir: path.join(lab.dir, 'journal'),
           onEvent: () => undefined,
           atPhase: (phase) => {

@@ -27,7 +27,7 @@ function migration(current: DemoLab, options: Partial<MigrationOptions> = {}, at
     { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, ...options }, spec: current.inventory.vms.get('vm1') },
     {
       hosts: current.hosts,
-      strategyFor: async () => new VfReplayStrategy(),
+      strategy: new VfReplayStrategy(),
       journalDir: path.join(current.inventory.stateDir, 'journal'),
       onEvent: (event) => events.push(event),
       atPhase,

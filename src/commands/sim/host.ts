@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { loadInventory } from '../../hosts/inventory.js';
+import { loadInventory } from '../../inventory/inventory.js';
 import { BaseCommand } from '../../base-command.js';
 import { KERNEL_GENERATIONS, startPfHost, type KernelGeneration } from '../../lab/pf-host.js';
 import { waitForStopSignal } from '../../lab/signals.js';

@@ -4,7 +4,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { UsageError } from '../../errors.js';
 import { hostsFromInventory } from '../../hosts/hosts.js';
-import { loadInventory } from '../../hosts/inventory.js';
+import { loadInventory } from '../../inventory/inventory.js';
 import { I40evfClient } from '../../vfio/i40evf-client.js';
 
 export default class VfCapture extends BaseCommand<typeof VfCapture> {
@@ -49,7 +49,7 @@ export default class VfCapture extends BaseCommand<typeof VfCapture> {
         if (!this.jsonEnabled()) this.out(`wrote ${records} records of ${this.args.vm}/${device.id} on ${host.name} to ${output}`);
         return { vm: this.args.vm, host: host.name, device: device.id, records, file: output };
       } finally {
-        monitor.client.destroy();
+        monitor.disconnect();
       }
     }
     throw new UsageError('VM_NOT_RUNNING', `VM '${this.args.vm}' runs on none of the hosts`, { hint: 'nicmig status' });

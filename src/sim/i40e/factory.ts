@@ -5,7 +5,7 @@
  * would, and plugs a guest iavf driver model behind it.
  */
 import type { z } from 'zod';
-import type { VfioI40evfDeviceSchema } from '../../hosts/vm-spec.js';
+import type { VfioI40evfDeviceSchema } from '../../inventory/vm-spec.js';
 import { SimError } from '../errors.js';
 import { I40evfDevice } from './device.js';
 import type { GuestDriverOptions } from './guest-driver.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { VmSpecSchema } from '../../../src/hosts/vm-spec.js';
+import { VmSpecSchema } from '../../../src/inventory/vm-spec.js';
 import { destinationReasons } from '../../../src/migration/preflight.js';
 import type { HostFacts } from '../../../src/migration/ports.js';
 

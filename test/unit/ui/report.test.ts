@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { NicmigError } from '../../../src/errors.js';
 import { MigrationError, PreflightError } from '../../../src/migration/errors.js';
 import type { MigrationEvent } from '../../../src/migration/events.js';
-import type { MigrationSummary, MigrationTimeline } from '../../../src/migration/orchestrator.js';
+import type { MigratedResult, MigrationTimeline } from '../../../src/migration/result.js';
 import { SequenceCounter } from '../../../src/sim/network/traffic.js';
 import {
   checkReportPath,
@@ -64,7 +64,7 @@ function timeline(vm = 'vm1', options: { failAt?: 'precopy' } = {}): MigrationTi
   return { vm, events, qemu };
 }
 
-function summary(overrides: Partial<MigrationSummary> = {}): MigrationSummary {
+function summary(overrides: Partial<MigratedResult> = {}): MigratedResult {
   return {
     status: 'migrated',
     vm: 'vm1',
@@ -191,6 +191,7 @@ describe('renderReport', () => {
       to: 'host"B',
       totalTimeMs: 1100,
       journal: null,
+      rolledBack: true,
       error: { code: 'MIGRATION_FAILED', message: 'the destination <b>broke</b>', exitCode: 11, hint: 'a & b' },
     };
     const html = renderReport({ timeline: t, result: failed, generatedAt: T0 });
@@ -210,6 +211,7 @@ describe('renderReport', () => {
       to: 'hostB',
       totalTimeMs: 1100,
       journal: '/j',
+      rolledBack: true,
       error: { code: 'MIGRATION_FAILED', name: 'MigrationError', message: 'migration failed in precopy: the destination broke', exitCode: 11, details: { phase: 'precopy' } },
     };
     const html = renderReport({ timeline: timeline('vm1', { failAt: 'precopy' }), result: failed, generatedAt: T0 });
@@ -226,7 +228,7 @@ describe('renderReport', () => {
   });
 
   it('renders an empty timeline (nothing recorded) without throwing', () => {
-    const failed: FailedMigration = { status: 'error', vm: 'vm1', from: null, to: 'hostB', totalTimeMs: null, journal: null, error: { code: 'INTERNAL', message: 'boom' } };
+    const failed: FailedMigration = { status: 'error', vm: 'vm1', from: null, to: 'hostB', totalTimeMs: null, journal: null, rolledBack: false, error: { code: 'INTERNAL', message: 'boom' } };
     const html = renderReport({ timeline: { vm: 'vm1', events: [], qemu: [] }, result: failed, generatedAt: T0 });
     expect(visibleText(html)).toMatch(/No events were recorded/);
     expect(visibleText(html)).toMatch(/INTERNAL/);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
+import { DEFAULT_EXTENSION_PREFIX, EXTENSION_PREFIX_HINT, EXTENSION_PREFIX_PATTERN } from './extension-prefix.js';
 import { VmSpecSchema, type VmSpec } from './vm-spec.js';
 
 /**
@@ -32,7 +32,7 @@ export type HostConfig = z.infer<typeof HostSchema> & { name: string };
 
 export const InventorySchema = z.object({
   stateDir: z.string().min(1).optional(),
-  qmpExtensionPrefix: z.string().default(DEFAULT_EXTENSION_PREFIX),
+  qmpExtensionPrefix: z.string().regex(EXTENSION_PREFIX_PATTERN, EXTENSION_PREFIX_HINT).default(DEFAULT_EXTENSION_PREFIX),
   hosts: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a host name of letters, digits, _ . -'), HostSchema),
   vms: z.array(VmSpecSchema).default([]),
 });
