@@ -26,6 +26,7 @@ export const ExitCode = {
   USAGE: 2,
   CONFIG: 3,
   INPUT: 4,
+  STATE_DIR: 5,
   PREFLIGHT_REFUSED: 10,
   FAILED_ROLLED_BACK: 11,
   TIMED_OUT_ROLLED_BACK: 12,

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ExitCode } from '../errors.js';
+import { JournalError } from './journal.js';
 
 /**
  * A marker per VM while a `nicmig migrate` process works on it, so that `nicmig cancel` and
@@ -35,11 +37,17 @@ export function processAlive(pid: number): boolean {
 /** Claims the VM; returns the live marker of another process when it holds it. */
 export function claimVm(stateDir: string, marker: ActiveMarker): ActiveMarker | undefined {
   const file = markerPath(stateDir, marker.vm);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const existing = readMarker(stateDir, marker.vm);
   if (existing && existing.pid !== marker.pid && processAlive(existing.pid)) return existing;
-  fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(marker));
-  fs.renameSync(`${file}.${process.pid}`, file);
+  const temporary = `${file}.${process.pid}`;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(temporary, JSON.stringify(marker));
+    fs.renameSync(temporary, file);
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw new JournalError('STATE_DIR_UNWRITABLE', `cannot write the active-migration marker ${file}: ${(error as Error).message}; nothing was changed`, { file }, error, ExitCode.STATE_DIR);
+  }
   return undefined;
 }
 

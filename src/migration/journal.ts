@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { z } from 'zod';
 import { NicmigError, ExitCode } from '../errors.js';
 
@@ -55,8 +56,36 @@ export const JournalRecordSchema = z.object({
 export type JournalRecord = z.infer<typeof JournalRecordSchema>;
 
 export class JournalError extends NicmigError {
-  constructor(code: string, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(code, message, ExitCode.UNCERTAIN_NEEDS_RECOVER, { details, cause });
+  constructor(code: string, message: string, details: Record<string, unknown> = {}, cause?: unknown, exitCode: number = ExitCode.UNCERTAIN_NEEDS_RECOVER) {
+    super(code, message, exitCode, { details, cause });
+  }
+}
+
+/**
+ * A record's line: its JSON with a CRC-32 of the bytes before it as the last member,
+ * `{"seq":0,...,"data":{...},"crc":"1a2b3c4d"}\n`, so that a torn or corrupt tail is told
+ * apart from a good record (and `jq` still reads the file).
+ */
+function frame(record: JournalRecord): string {
+  const json = JSON.stringify(record);
+  const body = json.slice(0, -1);
+  return `${body},"crc":"${crc32Hex(`${body}}`)}"}\n`;
+}
+
+const CRC_SUFFIX = /,"crc":"([0-9a-f]{8})"\}$/;
+
+function crc32Hex(text: string): string {
+  return (zlib.crc32(text) >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Writes all of `text` (a short write is continued, a write of nothing is an error). */
+function writeFully(fd: number, text: string): void {
+  const buffer = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < buffer.length) {
+    const written = fs.writeSync(fd, buffer, offset, buffer.length - offset);
+    if (written <= 0) throw Object.assign(new Error(`wrote ${offset} of ${buffer.length} bytes`), { code: 'ENOSPC' });
+    offset += written;
   }
 }
 
@@ -66,12 +95,12 @@ export class MigrationJournal {
   private constructor(
     readonly file: string,
     private fd: number,
-    records: JournalRecord[],
+    nextSeq: number,
   ) {
-    this.seq = records.length;
+    this.seq = nextSeq;
   }
 
-  /** Creates a new journal file; refuses to overwrite one. */
+  /** Creates a new, empty journal file; refuses to overwrite one. */
   static create(dir: string, name: string): MigrationJournal {
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${name}.journal`);
@@ -82,34 +111,101 @@ export class MigrationJournal {
       throw new JournalError('JOURNAL_EXISTS', `journal ${file} already exists`, { file }, error);
     }
     syncDirectory(dir);
-    return new MigrationJournal(file, fd, []);
+    return new MigrationJournal(file, fd, 0);
   }
 
-  /** Opens an existing journal to append to it (recover). */
+  /**
+   * Creates a journal whose first record is `begin`, all or nothing: the record is written
+   * and made durable in a temporary file that is then renamed into place (and the directory
+   * synced), so a full disk leaves no empty journal behind. Nothing has changed yet when this
+   * fails: STATE_DIR_UNWRITABLE, exit 5.
+   */
+  static begin(dir: string, name: string, data: Record<string, unknown>): MigrationJournal {
+    const file = path.join(dir, `${name}.journal`);
+    const temporary = path.join(dir, `.${name}.journal.${process.pid}.tmp`);
+    let fd = -1;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      if (fs.existsSync(file)) throw new JournalError('JOURNAL_EXISTS', `journal ${file} already exists`, { file });
+      fd = fs.openSync(temporary, 'wx', 0o600);
+      writeFully(fd, frame({ seq: 0, time: new Date().toISOString(), event: 'begin', data: { ...data } }));
+      fs.fdatasyncSync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      fs.linkSync(temporary, file);
+      fs.rmSync(temporary, { force: true });
+      syncDirectory(dir, true);
+      // Appends from here on go to the end, whatever else wrote there (O_APPEND).
+      fd = fs.openSync(file, 'a');
+    } catch (error) {
+      if (fd >= 0) fs.closeSync(fd);
+      fs.rmSync(temporary, { force: true });
+      if (error instanceof JournalError) throw error;
+      fs.rmSync(file, { force: true });
+      throw new JournalError('STATE_DIR_UNWRITABLE', `cannot start the journal in ${dir}: ${(error as Error).message}; nothing was changed`, { file, dir }, error, ExitCode.STATE_DIR);
+    }
+    return new MigrationJournal(file, fd, 1);
+  }
+
+  /**
+   * Opens an existing journal to append to it (recover). A torn or corrupt tail (a crash
+   * mid-append) is cut away first, its bytes kept beside the journal in `<file>.tail-<offset>`,
+   * and the numbering continues after the last good record.
+   */
   static open(file: string): MigrationJournal {
-    const records = readJournal(file).records;
+    const contents = readJournal(file);
+    if (contents.badTail) {
+      const { offset, bytes } = contents.badTail;
+      try {
+        fs.writeFileSync(`${file}.tail-${offset}`, bytes, { mode: 0o600 });
+        fs.truncateSync(file, offset);
+        const fd = fs.openSync(file, 'r+');
+        try {
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch (error) {
+        throw new JournalError('JOURNAL_WRITE_FAILED', `cannot cut the torn tail of journal ${file}: ${(error as Error).message}`, { file, offset }, error);
+      }
+    }
     const fd = fs.openSync(file, 'a');
-    return new MigrationJournal(file, fd, records);
+    const last = contents.records[contents.records.length - 1];
+    return new MigrationJournal(file, fd, last ? last.seq + 1 : 0);
   }
 
-  /** Appends one record and fsyncs it before returning. */
+  /** Appends one record and makes it durable before returning. */
   append(event: JournalEvent, data: Record<string, unknown> = {}): JournalRecord {
     return this.appendAll([[event, data]])[0] as JournalRecord;
   }
 
-  /** Appends several records with one write and one fsync. */
+  /**
+   * Appends several records with one write and one fdatasync; throws JOURNAL_WRITE_FAILED
+   * unless every byte was written and synced (the records then do not count as written).
+   */
   appendAll(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): JournalRecord[] {
     const time = new Date().toISOString();
-    const records = entries.map(([event, data]): JournalRecord => ({ seq: this.seq++, time, event, data: { ...data } }));
-    const line = records.map((record) => `${JSON.stringify(record)}\n`).join('');
+    const records = entries.map(([event, data], index): JournalRecord => ({ seq: this.seq + index, time, event, data: { ...data } }));
     try {
-      fs.writeSync(this.fd, line);
+      if (this.fd < 0) throw new Error('the journal is closed');
+      writeFully(this.fd, records.map(frame).join(''));
       // fdatasync: the data and the size needed to read it back, without the timestamps.
       fs.fdatasyncSync(this.fd);
     } catch (error) {
-      throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file }, error);
+      throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
     }
+    this.seq += records.length;
     return records;
+  }
+
+  /** Like append, for records that must not stop what follows (rollback, after cont): the error, or undefined. */
+  tryAppend(event: JournalEvent, data: Record<string, unknown> = {}): JournalError | undefined {
+    try {
+      this.append(event, data);
+      return undefined;
+    } catch (error) {
+      return error instanceof JournalError ? error : new JournalError('JOURNAL_WRITE_FAILED', String(error), { file: this.file }, error);
+    }
   }
 
   close(): void {
@@ -123,45 +219,75 @@ export class MigrationJournal {
 export interface JournalContents {
   file: string;
   records: JournalRecord[];
-  /** Set when the last line was cut short (a crash mid-write): the records before it stand. */
+  /** Set when the last line was cut short or is damaged (a crash mid-write): the records before it stand. */
   truncatedTail: boolean;
+  /** Where the good records end, and the bytes after them, when the tail is torn or corrupt. */
+  badTail?: { offset: number; bytes: Buffer };
 }
 
-/** Reads a journal; a torn last line (crash mid-append) is tolerated, any other damage is not. */
+/** Largest journal read: a migration writes a few dozen records. */
+const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a journal. A torn or corrupt last line (a crash mid-append: no newline, not JSON, or
+ * a CRC that does not match) is reported as `truncatedTail`; any other damage is
+ * JOURNAL_CORRUPT naming the line.
+ */
 export function readJournal(file: string): JournalContents {
-  let text: string;
+  let buffer: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new Error('not a regular file');
+    if (stat.size > MAX_JOURNAL_BYTES) throw new Error(`${stat.size} bytes, more than a journal holds (${MAX_JOURNAL_BYTES})`);
+    buffer = fs.readFileSync(file);
   } catch (error) {
     throw new JournalError('JOURNAL_UNREADABLE', `cannot read journal ${file}: ${(error as Error).message}`, { file }, error);
   }
-  const lines = text.split('\n');
   const records: JournalRecord[] = [];
-  let truncatedTail = false;
-  for (let index = 0; index < lines.length; index++) {
-    const line = lines[index] as string;
-    if (line.length === 0) continue;
-    const isLast = index === lines.length - 1;
+  let offset = 0;
+  let lineNumber = 0;
+  while (offset < buffer.length) {
+    lineNumber++;
+    const end = buffer.indexOf(0x0a, offset);
+    const complete = end >= 0;
+    const lineEnd = complete ? end : buffer.length;
+    const isLast = !complete || lineEnd + 1 >= buffer.length;
+    const line = buffer.subarray(offset, lineEnd).toString('utf8');
+    const badTail = () => ({ file, records, truncatedTail: true, badTail: { offset, bytes: Buffer.from(buffer.subarray(offset)) } });
+    if (line.length === 0) {
+      offset = lineEnd + 1;
+      continue;
+    }
+    if (!complete) return badTail();
+    const crc = CRC_SUFFIX.exec(line);
+    if (crc && crc32Hex(`${line.slice(0, crc.index)}}`) !== crc[1]) {
+      if (isLast) return badTail();
+      throw new JournalError('JOURNAL_CORRUPT', `journal ${file} line ${lineNumber}: checksum mismatch`, { file, line: lineNumber });
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch (error) {
-      if (isLast) {
-        truncatedTail = true;
-        break;
-      }
-      throw new JournalError('JOURNAL_CORRUPT', `journal ${file} line ${index + 1} is not JSON`, { file, line: index + 1 }, error);
+      if (isLast) return badTail();
+      throw new JournalError('JOURNAL_CORRUPT', `journal ${file} line ${lineNumber} is not JSON`, { file, line: lineNumber }, error);
     }
     const record = JournalRecordSchema.safeParse(parsed);
     if (!record.success) {
-      throw new JournalError('JOURNAL_CORRUPT', `journal ${file} line ${index + 1}: ${record.error.issues[0]?.message ?? 'bad record'}`, {
+      throw new JournalError('JOURNAL_CORRUPT', `journal ${file} line ${lineNumber}: ${record.error.issues[0]?.message ?? 'bad record'}`, {
         file,
-        line: index + 1,
+        line: lineNumber,
       });
     }
     records.push(record.data);
+    offset = lineEnd + 1;
   }
-  return { file, records, truncatedTail };
+  return { file, records, truncatedTail: false };
+}
+
+/** The VM a journal file is named after (`<vm>-<ISO time>.journal`), for journals without a begin record. */
+export function vmOfJournalName(name: string): string {
+  const match = /^(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z\.journal$/.exec(name);
+  return match ? (match[1] as string) : name.replace(/\.journal$/, '');
 }
 
 /** The journals in `dir` for `vm` (all VMs when absent), newest first, with whether each ended. */
@@ -176,7 +302,7 @@ export function listJournals(dir: string, vm?: string): { file: string; vm: stri
       const last = records[records.length - 1];
       return {
         file: path.join(dir, name),
-        vm: String(begin?.data.vm ?? name.split('.')[0]),
+        vm: String(begin?.data.vm ?? vmOfJournalName(name)),
         ended: last !== undefined && TERMINAL_EVENTS.includes(last.event),
         records,
       };
@@ -185,16 +311,21 @@ export function listJournals(dir: string, vm?: string): { file: string; vm: stri
     .sort((a, b) => (a.records[0]?.time ?? '').localeCompare(b.records[0]?.time ?? '') * -1);
 }
 
-function syncDirectory(dir: string): void {
-  // Make the new file's directory entry durable too.
+/** Makes a new file's directory entry durable too. */
+function syncDirectory(dir: string, strict = false): void {
+  let fd: number;
   try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Not every filesystem allows fsync on a directory.
+    fd = fs.openSync(dir, 'r');
+  } catch (error) {
+    if (strict) throw error;
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (error) {
+    // Not every filesystem allows fsync on a directory (EINVAL); anything else is a failure.
+    if (strict && (error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -15,7 +15,7 @@ import {
 } from './convergence.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
-import { MigrationJournal } from './journal.js';
+import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
 import { destinationReasons } from './preflight.js';
 import {
@@ -214,15 +214,15 @@ export class Migration {
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, cleanupWarnings));
-      journal.append('finished', { cleanupWarnings });
+      this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings });
       return this.migratedResult(session, completedInfo, replay, cleanupWarnings);
     } catch (error) {
       const failure = asNicmigError(error);
       if (resumed && session) {
         // After cont nothing rolls back: the guest runs on the destination.
         cleanupWarnings.push(failure.message);
-        session.journal.append('cleanup-failed', { error: failure.toJSON() });
-        session.journal.append('finished', { cleanupWarnings });
+        this.recordAfterResume(session, cleanupWarnings, 'cleanup-failed', { error: failure.toJSON() });
+        this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings });
         return this.migratedResult(session, null, undefined, cleanupWarnings);
       }
       if (!session) throw failure;
@@ -330,9 +330,8 @@ export class Migration {
 
   private openJournal(checked: Checked): Session {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const journal = MigrationJournal.create(this.deps.journalDir, `${this.request.vm}-${stamp}`);
-    this.journalPath = path.resolve(journal.file);
-    journal.append('begin', {
+    // All or nothing: a state directory that cannot take it fails here, before anything changed.
+    const journal = MigrationJournal.begin(this.deps.journalDir, `${this.request.vm}-${stamp}`, {
       vm: this.request.vm,
       from: checked.sourceHost.name,
       to: this.request.to,
@@ -340,6 +339,7 @@ export class Migration {
       sourceWasRunning: checked.sourceWasRunning,
       options: this.options,
     });
+    this.journalPath = path.resolve(journal.file);
     return { ...checked, journal };
   }
 
@@ -537,7 +537,8 @@ export class Migration {
   private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
-    // One fsync for all three records: the only journal write inside the downtime.
+    // One fsync for all three records: the only journal write inside the downtime. If it
+    // fails, the destination is not resumed: the error rolls back (invariant 4).
     journal.appendAll([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
@@ -547,26 +548,26 @@ export class Migration {
       // A guest that was paused on the source stays paused on the destination, which owns it
       // from here on, as libvirt does.
       markResumed();
-      journal.append('destination-resumed', { paused: true });
+      this.recordAfterResume(session, [], 'destination-resumed', { paused: true });
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
     const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
     this.eventLog.push({ side: 'destination', event });
-    journal.append('destination-resumed');
+    this.recordAfterResume(session, [], 'destination-resumed');
     const announced = await this.strategy.afterResume(destination);
-    if (announced > 0) journal.append('announced', { devices: announced });
+    if (announced > 0) this.recordAfterResume(session, [], 'announced', { devices: announced });
   }
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------
 
   private async cleanup(session: Session, warnings: string[]): Promise<void> {
-    const { source, sourceHost, journal } = session;
+    const { source, sourceHost } = session;
     const released = await retry(3, async () => this.strategy.cleanupSource(source));
-    if (released) journal.append('source-vf-reset');
+    if (released) this.recordAfterResume(session, warnings, 'source-vf-reset');
     else warnings.push('the source VF could not be reset: reset it on the PF by hand');
     const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
-    if (quit) journal.append('source-quit');
+    if (quit) this.recordAfterResume(session, warnings, 'source-quit');
     else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
     for (const warning of warnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
@@ -575,7 +576,8 @@ export class Migration {
 
   private async rollback(session: Session, ledger: RollbackLedger, cause: MigrationError): Promise<void> {
     const { journal, source } = session;
-    journal.append('rollback-started', { phase: this.phase, error: cause.toJSON() });
+    // The rollback goes on when the journal cannot be written (a full disk is a reason to roll back).
+    const journalFailure = journal.tryAppend('rollback-started', { phase: this.phase, error: cause.toJSON() });
     const runner = new StepRunner(journal, {
       onStep: (result) => this.deps.onEvent({ type: 'rollback', step: result.step, ok: result.ok, ...(result.error ? { detail: result.error } : {}) }),
     });
@@ -593,13 +595,14 @@ export class Migration {
     );
     if (!runner.allOk) {
       const failures = runner.failures;
-      journal.append('uncertain', { failures });
+      journal.tryAppend('uncertain', { failures });
       throw new UncertainError(`${cause.message}; rollback incomplete: ${failures.join('; ')}`, {
         cause,
         details: { journal: journal.file, failures },
       });
     }
-    journal.append('rolled-back', { error: cause.toJSON() });
+    const unrecorded = journal.tryAppend('rolled-back', { error: cause.toJSON() }) ?? journalFailure ?? runner.journalFailure;
+    if (unrecorded) this.deps.onEvent({ type: 'warning', message: `rolled back, but the journal could not record it (${unrecorded.message}); \`nicmig recover ${this.request.vm}\` will find the source running` });
     this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${session.sourceHost.name}` });
   }
 
@@ -658,8 +661,17 @@ export class Migration {
 
   // --- helpers -------------------------------------------------------------------------
 
+  /** A record after `cont`: nothing rolls back any more, so a journal that fails is a warning. */
+  private recordAfterResume(session: Session, warnings: string[], event: JournalEvent, data: Record<string, unknown> = {}): void {
+    const failure = session.journal.tryAppend(event, data);
+    if (failure) warnings.push(`the journal could not record '${event}': ${failure.message}`);
+  }
+
   private asMigrationError(error: NicmigError): MigrationError {
     if (error instanceof MigrationError) return error;
+    if (error instanceof JournalError && this.phase === 'resume') {
+      return new MigrationError('failed', 'resume', `the journal record that must precede cont could not be written (${error.message}): the destination was not resumed`, { cause: error });
+    }
     const kind: MigrationFailureKind = this.deps.signal?.aborted ? 'interrupted' : 'failed';
     return new MigrationError(kind, this.phase, `${this.phase}: ${error.message}`, { cause: error });
   }

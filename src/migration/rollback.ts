@@ -1,5 +1,5 @@
 import type { QemuMonitor } from '../qmp/monitor.js';
-import type { JournalEvent, MigrationJournal } from './journal.js';
+import type { JournalError, JournalEvent, MigrationJournal } from './journal.js';
 
 /** One step of a rollback or a recovery, as journalled and reported. */
 export interface StepResult {
@@ -16,6 +16,8 @@ export interface StepResult {
  */
 export class StepRunner {
   readonly results: StepResult[] = [];
+  /** The first journal write that failed: the steps went on, unrecorded. */
+  journalFailure: JournalError | undefined;
 
   constructor(
     private readonly journal: MigrationJournal,
@@ -31,7 +33,7 @@ export class StepRunner {
       result = { step, ok: false, error: error instanceof Error ? error.message : String(error) };
     }
     this.results.push(result);
-    this.journal.append('rollback-step', { ...result, ...(this.options.by ? { by: this.options.by } : {}) });
+    this.journalFailure ??= this.journal.tryAppend('rollback-step', { ...result, ...(this.options.by ? { by: this.options.by } : {}) });
     this.options.onStep?.(result);
     return result.ok;
   }

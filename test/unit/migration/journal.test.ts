@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { listJournals, MigrationJournal, readJournal } from '../../../src/migration/journal.js';
+import { listJournals, MigrationJournal, readJournal, vmOfJournalName } from '../../../src/migration/journal.js';
 
 let dir: string;
 beforeEach(() => {
@@ -65,5 +66,115 @@ describe('MigrationJournal', () => {
     expect(listJournals(dir, 'vm1').map((j) => [j.vm, j.ended])).toEqual([['vm1', true]]);
     expect(listJournals(dir).map((j) => j.vm).sort()).toEqual(['vm1', 'vm2']);
     expect(listJournals(path.join(dir, 'absent'))).toEqual([]);
+  });
+});
+
+describe('MigrationJournal under faults', () => {
+  it('cuts a torn tail away at the next open, keeps its bytes beside the journal, and numbers on', () => {
+    const journal = MigrationJournal.begin(dir, 'vm1-2026-12-01T06-00-00-000Z', { vm: 'vm1' });
+    journal.append('destination-starting');
+    journal.close();
+    const goodSize = fs.statSync(journal.file).size;
+    fs.appendFileSync(journal.file, '{"seq":2,"time":"2026-');
+    const reopened = MigrationJournal.open(journal.file);
+    expect(fs.statSync(journal.file).size).toBe(goodSize);
+    expect(fs.readFileSync(`${journal.file}.tail-${goodSize}`, 'utf8')).toBe('{"seq":2,"time":"2026-');
+    expect(reopened.append('note').seq).toBe(2);
+    reopened.close();
+    // Read again and again: never JOURNAL_CORRUPT.
+    const again = readJournal(journal.file);
+    expect(again.truncatedTail).toBe(false);
+    expect(again.records.map((r) => [r.seq, r.event])).toEqual([
+      [0, 'begin'],
+      [1, 'destination-starting'],
+      [2, 'note'],
+    ]);
+    expect(listJournals(dir, 'vm1')).toHaveLength(1);
+  });
+
+  it('tells a corrupt last record (checksum) from a corrupt one before it', () => {
+    const journal = MigrationJournal.begin(dir, 'vm1-x', { vm: 'vm1' });
+    journal.append('destination-starting');
+    journal.append('destination-started');
+    journal.close();
+    const lines = fs.readFileSync(journal.file, 'utf8').split('\n');
+    // Flip one character inside the last record's data: still JSON, wrong checksum.
+    const flip = (line: string) => line.replace('"destination-started"', '"destination-starteX"');
+    fs.writeFileSync(journal.file, [lines[0], lines[1], flip(lines[2] as string), ''].join('\n'));
+    const torn = readJournal(journal.file);
+    expect(torn.truncatedTail).toBe(true);
+    expect(torn.records.map((r) => r.event)).toEqual(['begin', 'destination-starting']);
+    fs.writeFileSync(journal.file, [lines[0], flip((lines[1] as string).replace('starting', 'started')), lines[2], ''].join('\n'));
+    expect(() => readJournal(journal.file)).toThrow(expect.objectContaining({ code: 'JOURNAL_CORRUPT', details: expect.objectContaining({ line: 2 }) }));
+  });
+
+  it('refuses what is not a journal file: a directory, a device, a huge file', () => {
+    expect(() => readJournal(dir)).toThrow(expect.objectContaining({ code: 'JOURNAL_UNREADABLE' }));
+    expect(() => readJournal('/dev/zero')).toThrow(expect.objectContaining({ code: 'JOURNAL_UNREADABLE' }));
+  });
+
+  it('names the VM of a journal that has no begin record from its file name', () => {
+    expect(vmOfJournalName('vm1-2026-12-01T06-00-00-000Z.journal')).toBe('vm1');
+    expect(vmOfJournalName('web.prod-2-2026-12-01T06-00-00-000Z.journal')).toBe('web.prod-2');
+    fs.writeFileSync(path.join(dir, 'web.prod-2-2026-12-01T06-00-00-000Z.journal'), '');
+    expect(listJournals(dir, 'web.prod-2').map((j) => j.vm)).toEqual(['web.prod-2']);
+  });
+});
+
+/** A tmpfs of 64 KiB: a state directory that fills up for real. */
+function withFullDisk(body: (mount: string, fill: () => void) => void): void {
+  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-full-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount]);
+  if (mounted.status !== 0) {
+    fs.rmSync(mount, { recursive: true, force: true });
+    const why = `cannot mount a tmpfs (${String(mounted.stderr).trim() || `exit ${mounted.status}`}): the full-disk journal tests need root`;
+    if (process.env.CI === 'true') throw new Error(why);
+    console.warn(`SKIPPED: ${why}`);
+    return;
+  }
+  try {
+    body(mount, () => {
+      // Fill every block: write until the filesystem says ENOSPC.
+      const fd = fs.openSync(path.join(mount, 'ballast'), 'a');
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  } finally {
+    spawnSync('umount', [mount]);
+    fs.rmSync(mount, { recursive: true, force: true });
+  }
+}
+
+describe('MigrationJournal on a full disk', () => {
+  it('begin on a full disk fails with STATE_DIR_UNWRITABLE (exit 5) and leaves no file behind', () => {
+    withFullDisk((mount, fill) => {
+      const journalDir = path.join(mount, 'journal');
+      fs.mkdirSync(journalDir);
+      fill();
+      expect(() => MigrationJournal.begin(journalDir, 'vm1-a', { vm: 'vm1', padding: 'x'.repeat(8192) })).toThrow(
+        expect.objectContaining({ code: 'STATE_DIR_UNWRITABLE', exitCode: 5 }),
+      );
+      expect(fs.readdirSync(journalDir)).toEqual([]);
+    });
+  });
+
+  it('an append that does not fit fails loudly, and the journal still reads back without it', () => {
+    withFullDisk((mount, fill) => {
+      const journal = MigrationJournal.begin(mount, 'vm1-a', { vm: 'vm1' });
+      fill();
+      expect(() => journal.append('destination-resuming', { padding: 'x'.repeat(16384) })).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(journal.tryAppend('note', { padding: 'x'.repeat(16384) })).toMatchObject({ code: 'JOURNAL_WRITE_FAILED' });
+      journal.close();
+      fs.rmSync(path.join(mount, 'ballast'));
+      const reopened = MigrationJournal.open(journal.file);
+      reopened.append('rolled-back');
+      reopened.close();
+      expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'rolled-back']);
+    });
   });
 });
