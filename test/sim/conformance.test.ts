@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import type { QmpCommandError } from '../../src/qmp/errors.js';
 import { formatQemuJson } from '../../src/qmp/json-writer.js';
 import { RawQmpConnection } from '../conformance/raw-qmp.js';
 import { rawScenarios } from '../conformance/raw-scenarios.js';
@@ -102,5 +103,40 @@ describeWithQemu('conformance, schema: simulator against real QEMU 7.2', () => {
     expect(real.commands).toHaveLength(216);
     for (const [name, text] of simulated.entries) expect(text).toBe(real.entries.get(name));
     for (const name of simulated.commands) expect(real.commands).toContain(name);
+  });
+});
+
+/** nicmig's client given text QEMU cannot parse: the id-less error fails what is in flight at once. */
+async function unparsedThroughClient(target: ConformanceTarget): Promise<string[]> {
+  const vm = await target.start({ name: 'vm1', paused: true });
+  // Deadlines far away: the failures must come from QEMU's reply, not from a timer.
+  const client = await vm.connect({ commandTimeoutMs: 600_000 });
+  const started = performance.now();
+  const raw = await client.executeRaw('{"execute": foo}').catch((error: unknown) => error);
+  const lines = [`raw: ${(raw as QmpCommandError).errorClass}: ${(raw as QmpCommandError).desc}`];
+  // A command in flight behind text QEMU cannot read: nobody can tell which reply is whose.
+  const [status, broken] = await Promise.all([
+    client.execute('query-status').catch((error: unknown) => error),
+    client.executeRaw('{"execute": "query-status", "id": 1}}').catch((error: unknown) => error),
+  ]);
+  lines.push(`query-status in flight: ${status instanceof Error ? 'failed' : 'ok'}; raw with a stray brace: ${(broken as QmpCommandError).desc}`);
+  lines.push(`still usable: ${JSON.stringify(await client.execute('query-name'))}`);
+  lines.push(`settled without waiting for a deadline: ${performance.now() - started < 30_000}`);
+  return lines;
+}
+
+describe("the client's raw path on the simulator", () => {
+  it('fails a command QEMU cannot parse at once, with its parse error', async () => {
+    const lines = await unparsedThroughClient(track(new SimTarget()));
+    expect(lines[0]).toBe("raw: GenericError: JSON parse error, invalid keyword 'foo'");
+  });
+});
+
+describeWithQemu("the client's raw path against real QEMU 7.2", () => {
+  it('fails a command QEMU cannot parse at once, with its parse error, as on the simulator', async () => {
+    const real = await unparsedThroughClient(track(new QemuTarget()));
+    expect(real[0]).toBe("raw: GenericError: JSON parse error, invalid keyword 'foo'");
+    expect(real.at(-1)).toBe('settled without waiting for a deadline: true');
+    expect(await unparsedThroughClient(track(new SimTarget()))).toEqual(real);
   });
 });
