@@ -15,8 +15,16 @@
  *    │   ├─ QmpTimeoutError       no reply within the command's deadline  exit 23
  *    │   └─ QmpCommandError       QEMU answered with an error class       exit 24
  *    ├─ VfError               virtchnl decode/validation                  exit 4
+ *    │   ├─ CaptureError          capture file unreadable past a point    exit 4
+ *    │   ├─ VirtchnlError         one message or descriptor that fails    exit 4
+ *    │   └─ VfIncompatibleError   destination VF cannot take the state    exit 10
  *    ├─ PreflightError        migration refused before it started          exit 10
- *    ├─ MigrationError        failed and rolled back                      exit 11..14
+ *    ├─ MigrationError        failed and rolled back                      exit 11..13
+ *    ├─ UncertainError        guest location unconfirmed: run recover     exit 14
+ *    ├─ JournalError          migration journal unreadable or invalid     exit 14
+ *    ├─ VmStartError          a VM (QEMU) did not start on a host         exit 11
+ *    ├─ LabError              lab state, directory or processes           exit 1..3
+ *    ├─ SimError              simulated host or VM                        exit 1, 3
  *    └─ InternalError         a bug in nicmig                             exit 1
  */
 

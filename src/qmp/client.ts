@@ -68,6 +68,8 @@ interface PendingCommand {
   deadline: number;
   timeoutMs: number;
   sent: boolean;
+  /** Text written as given instead of a built command (executeRaw); QEMU answers it without our id. */
+  raw?: string;
 }
 
 export interface QmpClientStats {
@@ -210,6 +212,35 @@ export class QmpClient {
     });
   }
 
+  /**
+   * Writes `text` exactly as given (no newline, no id added) as one command in flight, and
+   * settles with the reply QEMU sends without an id: its `return`, or a QmpCommandError (a
+   * parse error for text QEMU cannot read). For protocol tests and `nicmig qmp` diagnostics;
+   * text that carries an id of its own is answered under that id and ends at the deadline.
+   */
+  executeRaw(text: string, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    if (this.terminalError) return Promise.reject(this.terminalError);
+    return new Promise((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
+      const command: PendingCommand = {
+        id: this.nextId++,
+        name: '(raw)',
+        args: { text },
+        schema: undefined,
+        resolve,
+        reject,
+        deadline: timeoutMs > 0 && Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Infinity,
+        timeoutMs,
+        sent: false,
+        raw: text,
+      };
+      this.pending.set(command.id, command);
+      if (command.deadline < this.deadlineTimerAt) this.armDeadlineTimer(command.deadline);
+      if (this.inFlight < this.maxInFlight) this.send(command);
+      else this.queue.push(command);
+    });
+  }
+
   /** Registers an event listener now, before the command that causes the events. */
   listen(filter: QmpEventFilter = {}): QmpEventListener {
     const listener = new QmpEventListener(filter, (l) => this.listeners.delete(l));
@@ -257,6 +288,12 @@ export class QmpClient {
   private send(command: PendingCommand): void {
     command.sent = true;
     this.inFlight++;
+    if (command.raw !== undefined) {
+      this.stats.sent++;
+      this.options.onTraffic?.({ t: this.elapsed(), dir: 'sent', message: { raw: command.raw } });
+      this.stream.write(command.raw);
+      return;
+    }
     const message: Record<string, unknown> = { execute: command.name };
     if (command.args !== undefined) message.arguments = command.args;
     message.id = command.id;
@@ -359,12 +396,41 @@ export class QmpClient {
       for (const listener of [...this.listeners]) listener.push(event.data);
       return;
     }
+    if (!('id' in message)) {
+      this.dispatchWithoutId(message);
+      return;
+    }
     const id = message.id;
     const command = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (!command || !command.sent) {
       this.stats.dropped++;
       return;
     }
+    this.settle(command, message);
+  }
+
+  /**
+   * A reply without an id. QEMU sends one when it could not parse a request (a JSON parse
+   * error) or when the request had no id. As QEMU's Python client does, it goes to the oldest
+   * command in flight if that one was written without an id (executeRaw); an error reply
+   * otherwise fails every command in flight at once, as nobody can tell which of them QEMU
+   * could not read (its later replies, if any, are then dropped as unknown ids).
+   */
+  private dispatchWithoutId(message: Record<string, unknown>): void {
+    const inFlight = [...this.pending.values()].filter((command) => command.sent);
+    const oldest = inFlight[0];
+    if (oldest?.raw !== undefined) {
+      this.settle(oldest, message);
+      return;
+    }
+    if (!('error' in message) || inFlight.length === 0) {
+      this.stats.dropped++;
+      return;
+    }
+    for (const command of inFlight) this.settle(command, message);
+  }
+
+  private settle(command: PendingCommand, message: Record<string, unknown>): void {
     this.finish(command);
     if ('return' in message) {
       if (!command.schema) {

@@ -15,6 +15,7 @@ export interface QmpCommandDefinition {
  */
 export class QmpCommandRegistry {
   private readonly commands = new Map<string, QmpCommandDefinition>();
+  private readonly extensions = new Set<string>();
 
   constructor(readonly extensionPrefix: string) {}
 
@@ -28,7 +29,13 @@ export class QmpCommandRegistry {
 
   /** Registers `name` under the extension prefix, e.g. `i40evf-list` -> `__org.nicmig_i40evf-list`. */
   registerExtension(definition: QmpCommandDefinition): () => void {
-    return this.register({ ...definition, name: `${this.extensionPrefix}${definition.name}` });
+    const name = `${this.extensionPrefix}${definition.name}`;
+    const unregister = this.register({ ...definition, name });
+    this.extensions.add(name);
+    return () => {
+      unregister();
+      if (!this.commands.has(name)) this.extensions.delete(name);
+    };
   }
 
   has(name: string): boolean {
@@ -37,6 +44,16 @@ export class QmpCommandRegistry {
 
   names(): string[] {
     return [...this.commands.keys()];
+  }
+
+  /** The registered definition of `name`, if any. */
+  definition(name: string): QmpCommandDefinition | undefined {
+    return this.commands.get(name);
+  }
+
+  /** The registered extension commands (with their prefix). */
+  extensionNames(): string[] {
+    return [...this.extensions];
   }
 
   /** Runs a command as QEMU's dispatcher does: lookup, argument check, handler. */

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { QmpSession, type QmpGreetingVersion, type SimEvent } from './qmp-session.js';
+import { QemuJsonStream } from '../qmp/json-stream.js';
+import { formatQemuJson } from '../qmp/json-writer.js';
 import type { QmpCommandRegistry } from './qmp-registry.js';
-
-/** QMP lines are at most this long; QEMU's JSON lexer has a similar bound. */
-const MAX_LINE_BYTES = 10 << 20;
+import { allowsOob, loadSchemaRecording } from './qmp-schema.js';
+import { QmpSession, type QmpGreetingVersion, type QmpSessionCommands, type SimEvent } from './qmp-session.js';
 
 /**
  * A QMP monitor on a unix socket, like `-qmp unix:PATH,server=on,wait=off`. One client at
@@ -19,7 +19,7 @@ export class QmpServer {
 
   private constructor(
     readonly path: string,
-    private readonly registry: QmpCommandRegistry,
+    private readonly commands: QmpSessionCommands,
     private readonly version: QmpGreetingVersion,
   ) {
     this.server = net.createServer((socket) => this.onConnection(socket));
@@ -27,7 +27,12 @@ export class QmpServer {
 
   static async listen(path: string, registry: QmpCommandRegistry, version: QmpGreetingVersion): Promise<QmpServer> {
     fs.rmSync(path, { force: true });
-    const server = new QmpServer(path, registry, version);
+    const commands: QmpSessionCommands = {
+      registry,
+      // Which commands allow OOB is in the recorded schema of the QEMU being simulated.
+      allowsOob: (name) => allowsOob(loadSchemaRecording(version.qemu.major, version.qemu.minor), name),
+    };
+    const server = new QmpServer(path, commands, version);
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.server.listen(path, () => {
@@ -80,20 +85,15 @@ export class QmpServer {
 
   private activate(socket: net.Socket): void {
     socket.setNoDelay(true);
-    const session = new QmpSession(this.registry, (message) => {
-      if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(message)}\r\n`);
+    // QEMU's bytes: its JSON writer's format, each message ending "\r\n".
+    const session = new QmpSession(this.commands, (message) => {
+      if (!socket.destroyed && socket.writable) socket.write(`${formatQemuJson(message)}\r\n`);
     });
     this.active = { socket, session };
-    let buffered = '';
+    // As QEMU: a value is acted on when it closes, newline or not; a new parser per connection.
+    const input = new QemuJsonStream();
     socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        void session.receiveLine(line);
-      }
-      if (buffered.length > MAX_LINE_BYTES) socket.destroy();
+      for (const item of input.push(chunk)) void session.receive(item);
     });
     socket.once('close', () => {
       session.close();

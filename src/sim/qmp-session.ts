@@ -1,3 +1,5 @@
+import type { JsonStreamItem } from '../qmp/json-stream.js';
+import { qdictOrder } from '../qmp/json-writer.js';
 import { genericError, QmpFailure } from './qmp-args.js';
 import type { QmpCommandRegistry } from './qmp-registry.js';
 
@@ -17,25 +19,37 @@ export function eventTimestamp(nowMs = Date.now()): SimEvent['timestamp'] {
   return { seconds: Math.floor(micros / 1e6), microseconds: micros % 1e6 };
 }
 
-const TOP_LEVEL_KEYS = new Set(['execute', 'exec-oob', 'arguments', 'id', 'control']);
+/** What the session needs to know of the commands beyond running them. */
+export interface QmpSessionCommands {
+  registry: QmpCommandRegistry;
+  /** Whether `name` may run with `exec-oob` (QAPI's allow-oob). */
+  allowsOob(name: string): boolean;
+}
+
+type Request = { name: string; args: Record<string, unknown>; oob: boolean };
 
 /**
- * One QMP connection's protocol state, without I/O: lines in, messages out. Mirrors QEMU
- * 7.2's monitor/qmp.c and qapi/qmp-dispatch.c: greeting, capabilities negotiation, in-order
- * replies with the id echoed as given, events only after negotiation.
+ * One QMP connection's protocol state, without I/O: parsed input in (values and parse errors
+ * from the JSON stream), messages out. Mirrors QEMU 7.2's monitor/qmp.c and
+ * qapi/qmp-dispatch.c: greeting, capabilities negotiation (with `oob`), requests checked in
+ * qmp_dispatch_check_obj()'s order and words, in-order replies with the id echoed as given,
+ * parse errors answered without an id, events only after negotiation.
  */
 export class QmpSession {
   private negotiated = false;
+  private oobEnabled = false;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
-    private readonly registry: QmpCommandRegistry,
+    private readonly commands: QmpSessionCommands,
     private readonly send: (message: Record<string, unknown>) => void,
   ) {}
 
   greet(version: QmpGreetingVersion): void {
-    this.send({ QMP: { version, capabilities: ['oob'] } });
+    // Members in QAPI's order, so that QEMU's QDict order comes out for colliding keys too.
+    const { major, minor, micro } = version.qemu;
+    this.send({ QMP: { version: { qemu: { major, minor, micro }, package: version.package }, capabilities: ['oob'] } });
   }
 
   get isNegotiated(): boolean {
@@ -51,10 +65,14 @@ export class QmpSession {
     this.closed = true;
   }
 
-  /** One line from the client. Commands run strictly one after the other. */
-  receiveLine(line: string): Promise<void> {
-    if (line.trim() === '') return this.queue;
-    this.queue = this.queue.then(() => this.handleLine(line));
+  /**
+   * One value or parse error from the client. In-band commands run strictly one after the
+   * other; with OOB negotiated, an `exec-oob` request is answered at once (QEMU dispatches it
+   * from its I/O thread, ahead of queued in-band commands).
+   */
+  receive(item: JsonStreamItem): Promise<void> {
+    if (item.kind === 'value' && this.oobEnabled && isOobShaped(item.value)) return this.handle(item);
+    this.queue = this.queue.then(() => this.handle(item));
     return this.queue;
   }
 
@@ -62,24 +80,20 @@ export class QmpSession {
     if (!this.closed) this.send(message);
   }
 
-  private async handleLine(line: string): Promise<void> {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      this.reply({ error: { class: 'GenericError', desc: 'JSON parse error, invalid JSON' } });
+  private async handle(item: JsonStreamItem): Promise<void> {
+    if (item.kind === 'error') {
+      this.reply({ error: { class: 'GenericError', desc: item.message } });
       return;
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      this.reply({ error: { class: 'GenericError', desc: 'QMP input must be a JSON object' } });
-      return;
-    }
-    const message = parsed as Record<string, unknown>;
-    const hasId = 'id' in message;
+    const value = item.value;
+    const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+    const message = (isObject ? value : {}) as Record<string, unknown>;
+    const hasId = isObject && Object.prototype.hasOwnProperty.call(message, 'id');
     const withId = (body: Record<string, unknown>): Record<string, unknown> => (hasId ? { ...body, id: message.id } : body);
     try {
-      const { name, args } = this.validate(message);
-      const result = await this.dispatch(name, args);
+      if (!isObject) throw genericError('QMP input must be a JSON object');
+      const request = this.check(message);
+      const result = await this.dispatch(request);
       this.reply(withId({ return: result }));
     } catch (error) {
       const failure = error instanceof QmpFailure ? error : genericError(error instanceof Error ? error.message : String(error));
@@ -90,35 +104,54 @@ export class QmpSession {
     }
   }
 
-  private validate(message: Record<string, unknown>): { name: string; args: Record<string, unknown> } {
-    const execute = message.execute ?? message['exec-oob'];
-    if (execute === undefined) throw genericError("QMP input lacks member 'execute'");
-    if (typeof execute !== 'string') throw genericError("QMP input member 'execute' must be a string");
-    for (const key of Object.keys(message)) {
-      if (!TOP_LEVEL_KEYS.has(key)) throw genericError(`QMP input member '${key}' is unexpected`);
+  /** qmp_dispatch_check_obj(): members in QEMU's iteration order, the first fault wins. */
+  private check(message: Record<string, unknown>): Request {
+    let execKey: string | undefined;
+    for (const key of qdictOrder(Object.keys(message))) {
+      const value = message[key];
+      if (key === 'execute' || (key === 'exec-oob' && this.oobEnabled)) {
+        if (typeof value !== 'string') throw genericError(`QMP input member '${key}' must be a string`);
+        if (execKey) throw genericError(`QMP input member '${key}' clashes with '${execKey}'`);
+        execKey = key;
+      } else if (key === 'arguments') {
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) throw genericError("QMP input member 'arguments' must be an object");
+      } else if (key !== 'id') {
+        throw genericError(`QMP input member '${key}' is unexpected`);
+      }
     }
-    const args = message.arguments ?? {};
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) throw genericError("QMP input member 'arguments' must be an object");
-    return { name: execute, args: args as Record<string, unknown> };
+    if (!execKey) throw genericError("QMP input lacks member 'execute'");
+    return {
+      name: message[execKey] as string,
+      args: (message.arguments ?? {}) as Record<string, unknown>,
+      oob: execKey === 'exec-oob',
+    };
   }
 
-  private async dispatch(name: string, args: Record<string, unknown>): Promise<unknown> {
-    if (name === 'qmp_capabilities') {
-      if (this.negotiated) throw new QmpFailure('CommandNotFound', 'Capabilities negotiation is already complete, command ignored');
-      for (const key of Object.keys(args)) {
-        if (key !== 'enable') throw genericError(`Parameter '${key}' is unexpected`);
-      }
-      const enable = args.enable;
-      if (enable !== undefined) {
-        if (!Array.isArray(enable)) throw genericError("Invalid parameter type for 'enable', expected: array");
-        for (const capability of enable) {
-          if (capability !== 'oob') throw genericError(`Parameter 'enable' does not accept value '${String(capability)}'`);
-        }
-      }
-      this.negotiated = true;
-      return {};
+  /** qmp_dispatch() after the checks: find the command, OOB allowed?, then its own checks. */
+  private async dispatch({ name, args, oob }: Request): Promise<unknown> {
+    const known = name === 'qmp_capabilities' || (this.negotiated && this.commands.registry.has(name));
+    if (!known) throw new QmpFailure('CommandNotFound', `The command ${name} has not been found`);
+    if (oob && !this.commands.allowsOob(name)) throw genericError(`The command ${name} does not support OOB`);
+    if (name !== 'qmp_capabilities') return this.commands.registry.dispatch(name, args);
+    if (this.negotiated) throw new QmpFailure('CommandNotFound', 'Capabilities negotiation is already complete, command ignored');
+    for (const key of Object.keys(args)) {
+      if (key !== 'enable') throw genericError(`Parameter '${key}' is unexpected`);
     }
-    if (!this.negotiated) throw new QmpFailure('CommandNotFound', `The command ${name} has not been found`);
-    return this.registry.dispatch(name, args);
+    const enable = args.enable;
+    if (enable !== undefined) {
+      if (!Array.isArray(enable)) throw genericError("Invalid parameter type for 'enable', expected: array");
+      for (const capability of enable) {
+        if (capability !== 'oob') throw genericError(`Parameter 'enable' does not accept value '${String(capability)}'`);
+      }
+    }
+    this.negotiated = true;
+    this.oobEnabled = Array.isArray(enable) && enable.includes('oob');
+    return {};
   }
+}
+
+/** qmp_is_oob(): `exec-oob` without `execute`. */
+function isOobShaped(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return 'exec-oob' in value && !('execute' in value);
 }

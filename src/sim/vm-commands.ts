@@ -8,6 +8,7 @@ import {
   type MigrationCapabilityName,
 } from './migration-config.js';
 import { genericError, QmpFailure } from './qmp-args.js';
+import { extensionSchemaEntries, loadSchemaRecording, selectSchema, SIMULATED_EVENTS } from './qmp-schema.js';
 import { IncomingMigration } from './stream/destination.js';
 import { OutgoingMigration } from './stream/source.js';
 import { parseMigrationUri } from './stream/uri.js';
@@ -18,12 +19,22 @@ const MIGRATION_ACTIVE = "There's a migration process in progress";
 /** The stock QEMU 7.2 commands the simulator answers, with QEMU's checks and wording. */
 export function registerStockCommands(vm: SimVm): void {
   const r = vm.registry;
-  r.register({ name: 'query-version', handler: () => SIM_VERSION });
+  // Objects are built in QAPI's member order: QEMU's QDict puts colliding keys last-first.
+  const { major, minor, micro } = SIM_VERSION.qemu;
+  r.register({ name: 'query-version', handler: () => ({ qemu: { major, minor, micro }, package: SIM_VERSION.package }) });
   r.register({ name: 'query-name', handler: () => ({ name: vm.name }) });
   r.register({ name: 'query-commands', handler: () => ['qmp_capabilities', ...r.names()].map((name) => ({ name })) });
   r.register({
+    name: 'query-qmp-schema',
+    handler: () => {
+      const recording = loadSchemaRecording(major, minor);
+      const extensions = r.extensionNames().flatMap((name) => extensionSchemaEntries(name, r.definition(name)?.args));
+      return selectSchema(recording, ['qmp_capabilities', ...r.names()], SIMULATED_EVENTS, extensions);
+    },
+  });
+  r.register({
     name: 'query-status',
-    handler: () => ({ status: vm.runState, singlestep: false, running: vm.isRunning }),
+    handler: () => ({ running: vm.isRunning, singlestep: false, status: vm.runState }),
   });
   r.register({
     name: 'stop',

@@ -20,6 +20,8 @@ export interface TargetVmOptions {
 /** One VM of a conformance scenario, real QEMU or simulated. */
 export interface TargetVm {
   connect(options?: QmpClientOptions): Promise<QmpClient>;
+  /** The QMP unix socket, for clients that speak the protocol byte by byte (raw-qmp.ts). */
+  readonly qmpPath: string;
   /** SIGKILL (QEMU) or an abrupt end of the simulated process. */
   kill(): Promise<void>;
   /** The exit code once the process has ended. */
@@ -54,6 +56,7 @@ export class QemuTarget implements ConformanceTarget {
       ...(options.incoming ? { incoming: true } : {}),
     });
     return {
+      qmpPath: process.qmpPath,
       connect: async (clientOptions) => {
         // QEMU 7.2 race: a client that connects while QEMU is still starting can get the
         // RESUME of vm_start() before the greeting (the monitor has no command table yet, so
@@ -97,6 +100,7 @@ export class SimTarget implements ConformanceTarget {
     const socketPath = path.join(this.dir, `${options.name}.qmp`);
     await vm.listen(socketPath);
     return {
+      qmpPath: socketPath,
       connect: async (clientOptions = {}) => {
         const client = await QmpClient.connect(`unix:${socketPath}`, { peerName: options.name, ...clientOptions });
         this.clients.push(client);

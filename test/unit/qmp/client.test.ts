@@ -104,6 +104,39 @@ describe('QmpClient commands', () => {
     expect(client.stats.dropped).toBe(2);
   });
 
+  it('fails the commands in flight at once on an error reply without an id (QEMU could not parse one)', async () => {
+    // A deadline far away: the commands must fail on the reply, not on their deadline.
+    const { stream, client } = await connected({ commandTimeoutMs: 600_000, maxInFlight: 2 });
+    const first = client.execute('query-status').catch((e: unknown) => e);
+    const second = client.execute('query-name').catch((e: unknown) => e);
+    const queued = client.execute('query-version');
+    await stream.waitForWrites(3);
+    stream.send({ error: { class: 'GenericError', desc: 'JSON parse error, expecting value' } });
+    for (const [failed, name] of [
+      [await first, 'query-status'],
+      [await second, 'query-name'],
+    ] as const) {
+      expect(failed).toBeInstanceOf(QmpCommandError);
+      expect(failed).toMatchObject({ command: name, errorClass: 'GenericError', desc: 'JSON parse error, expecting value' });
+    }
+    // The queued command goes out once the others are settled, and is answered normally.
+    await stream.waitForWrites(4);
+    expect(stream.written[3]?.execute).toBe('query-version');
+    stream.send({ return: { qemu: {} }, id: stream.written[3]?.id });
+    await expect(queued).resolves.toEqual({ qemu: {} });
+    // QEMU's late reply to a command failed above is dropped as an unknown id.
+    stream.send({ return: {}, id: stream.written[1]?.id });
+    expect(client.stats.dropped).toBe(1);
+    expect(client.isOpen).toBe(true);
+  });
+
+  it('drops an error reply without an id when nothing is in flight', async () => {
+    const { stream, client } = await connected();
+    stream.send({ error: { class: 'GenericError', desc: 'JSON parse error, expecting value' } });
+    expect(client.stats.dropped).toBe(1);
+    expect(client.isOpen).toBe(true);
+  });
+
   it('turns an error reply into a QmpCommandError with the class and description', async () => {
     const { client } = await connected({}, () => ({ error: { class: 'CommandNotFound', desc: "The command nope has not been found" } }));
     const error = await client.execute('nope', { a: 1 }).catch((e: unknown) => e);
