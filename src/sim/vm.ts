@@ -165,11 +165,14 @@ export class SimVm {
     for (const device of this.devices) device.onRunStateChange?.(state, state === 'running');
   }
 
-  /** `quit`: SHUTDOWN after the reply, then the monitor closes and the process ends (0). */
+  /**
+   * `quit`: SHUTDOWN before the reply (QEMU 7.2 emits it from inside the command, 6 of 6
+   * runs), then the monitor closes and the process ends (0).
+   */
   quit(): void {
+    this.workload.stop();
+    this.emitEvent('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
     setImmediate(() => {
-      this.workload.stop();
-      this.emitEvent('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
       this.server?.endActiveConnection();
       void this.exit(0, 'quit');
     });

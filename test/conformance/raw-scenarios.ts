@@ -158,7 +158,7 @@ export const rawScenarios: RawScenario[] = [
     },
   },
   {
-    name: 'events in QEMU bytes, and a reconnect starts over',
+    name: 'events in QEMU bytes, a reconnect starts over, and quit says SHUTDOWN first',
     async run(target) {
       const lines: string[] = [];
       const opened = await openVm(target, lines);
@@ -179,6 +179,8 @@ export const rawScenarios: RawScenario[] = [
         lines.push(await connection.next('the reply to qmp_capabilities again'));
         connection.write('{"execute": "query-status"}');
         lines.push(await connection.next('query-status after the reconnect'));
+        connection.write('{"execute": "quit"}');
+        lines.push(...(await connection.until('"return"', 'SHUTDOWN and the reply to quit')).map(normalise));
         return lines;
       } finally {
         connection.close();
