@@ -37,7 +37,7 @@ const binaries = new Map(qemuBinaries().map((q) => [q.version, q]));
  * Migrated out of QEMU 7.2 (under TCG), the guest's kernel crashed right after RESUME in 6 of
  * 9 runs here (corrupt hrtimer tree or wait queue: a general protection fault or a jump to 0
  * in interrupt context), with and without the workload, with and without auto-converge, to
- * 7.2 and to 10.0; out of QEMU 10.0 never (0 of 4). The cases with a 7.2 source run only with
+ * 7.2 and to 10.0; out of QEMU 10.0 never (0 of 7 migrations). The cases with a 7.2 source run only with
  * NICMIG_GUEST_QEMU72_SOURCE=1 until that is understood, and say so loudly when left out.
  */
 const allCases: { from: string; to: string; hops: number; dirtyMiBPerSecond: number; title: string }[] = [
