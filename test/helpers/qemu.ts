@@ -7,6 +7,60 @@ import { QmpClient, type QmpClientOptions } from '../../src/qmp/client.js';
 
 export const QEMU_BINARY = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
 
+export interface QemuBinary {
+  /** Major.minor, as the tests name it: '7.2', '10.0'. */
+  version: string;
+  /** The command to run (for 10.0 the wrapper that gives it its own data and modules). */
+  binary: string;
+  /** The firmware/data directory passed with -L, when not QEMU's built-in default. */
+  dataDir?: string;
+}
+
+/** Where scripts/install-qemu10.sh puts QEMU 10.0 (NICMIG_QEMU10_DIR overrides both). */
+export const QEMU10_DIR = process.env.NICMIG_QEMU10_DIR ?? '/opt/qemu-10.0';
+
+const versionCache = new Map<string, string | null>();
+/** "7.2", "10.0", ... from `--version`; null when the binary does not run. */
+export function qemuVersionOf(binary: string): string | null {
+  if (!versionCache.has(binary)) {
+    const out = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+    const match = out.status === 0 ? /version (\d+\.\d+)/.exec(out.stdout) : null;
+    versionCache.set(binary, match ? (match[1] as string) : null);
+  }
+  return versionCache.get(binary) ?? null;
+}
+
+/**
+ * The QEMU versions the real-QEMU suites run on: the system's 7.2 and QEMU 10.0 beside it
+ * (scripts/install-qemu10.sh). A version that is missing is left out with a loud note, or,
+ * under CI=true, fails the run: CI must never pass on one version because the other quietly
+ * was not there.
+ */
+export function qemuBinaries(): QemuBinary[] {
+  const wanted: QemuBinary[] = [
+    { version: '7.2', binary: QEMU_BINARY },
+    { version: '10.0', binary: path.join(QEMU10_DIR, 'bin', 'qemu-system-x86_64'), dataDir: path.join(QEMU10_DIR, 'usr', 'share', 'qemu') },
+  ];
+  const found: QemuBinary[] = [];
+  for (const entry of wanted) {
+    const version = qemuVersionOf(entry.binary);
+    if (version === entry.version) {
+      found.push(entry);
+      continue;
+    }
+    const why = version === null ? `${entry.binary} does not run` : `${entry.binary} is QEMU ${version}`;
+    const install = entry.version === '7.2' ? 'apt-get install qemu-system-x86' : 'scripts/install-qemu10.sh';
+    if (process.env.CI === 'true') throw new Error(`QEMU ${entry.version} is required under CI=true but ${why} (${install})`);
+    process.stderr.write(`SKIPPED QEMU ${entry.version}: ${why} (${install})\n`);
+  }
+  return found;
+}
+
+/** One QEMU version by name, or undefined when it is not installed (see qemuBinaries). */
+export function qemuBinary(version: string): QemuBinary | undefined {
+  return qemuBinaries().find((q) => q.version === version);
+}
+
 let available: boolean | undefined;
 export function qemuAvailable(): boolean {
   if (available === undefined) {
