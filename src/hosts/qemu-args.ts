@@ -8,6 +8,8 @@ export interface QemuLaunch {
   accel: 'kvm' | 'tcg';
   paused: boolean;
   incoming: boolean;
+  /** Replaces the spec's machine (an alias such as `q35`) with a resolved type. */
+  machineType?: string;
 }
 
 /**
@@ -21,7 +23,7 @@ export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
     spec.memoryBackend.type === 'file'
       ? `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${expandPath(spec.memoryBackend.path, launch.host, spec.name)},share=on`
       : `memory-backend-ram,id=mem,size=${spec.memoryMiB}M`;
-  args.push('-machine', `${spec.machine},memory-backend=mem`, '-m', `${spec.memoryMiB}M`, '-object', backend, '-smp', String(spec.vcpus));
+  args.push('-machine', `${launch.machineType ?? spec.machine},memory-backend=mem`, '-m', `${spec.memoryMiB}M`, '-object', backend, '-smp', String(spec.vcpus));
   if (launch.accel === 'kvm') args.push('-accel', 'kvm', '-accel', 'tcg');
   else args.push('-accel', 'tcg');
   for (const device of spec.devices) {

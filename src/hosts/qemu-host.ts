@@ -5,7 +5,7 @@ import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
-import type { HostFacts, HostHandle, PfFacts, StartedVm } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, PfFacts, StartedVm } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
@@ -69,7 +69,7 @@ export class QemuHost implements HostHandle {
   }
 
   /** Starts a VM from its spec: running, paused (-S), or as a migration destination. */
-  async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {
+  async startVm(vm: string, mode: { paused: boolean; incoming: boolean; machineType?: string }): Promise<StartedVm> {
     const spec = this.specs.get(vm);
     if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
     fs.mkdirSync(this.config.runDir, { recursive: true });
@@ -107,8 +107,8 @@ export class QemuHost implements HostHandle {
     };
   }
 
-  startIncoming(vm: string): Promise<StartedVm> {
-    return this.startVm(vm, { paused: true, incoming: true });
+  startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {
+    return this.startVm(vm, { paused: true, incoming: true, ...options });
   }
 }
 

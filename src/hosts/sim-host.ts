@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostFacts, HostHandle, StartedVm } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, StartedVm } from '../migration/ports.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { SimHostClient } from '../sim/host-client.js';
 import type { HostConfig } from '../inventory/inventory.js';
@@ -38,12 +38,12 @@ export class SimulatedHost implements HostHandle {
     }
   }
 
-  async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {
+  async startVm(vm: string, mode: { paused: boolean; incoming: boolean }, machineType?: string): Promise<StartedVm> {
     const spec = this.specs.get(vm);
     if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
     const control = await SimHostClient.connect(this.config.runDir);
     try {
-      const info = await control.startVm(spec, mode);
+      const info = await control.startVm(machineType ? { ...spec, machine: machineType } : spec, mode);
       const monitor = await connectVmSocket(info.qmp, `${vm} on ${this.name}`, this.options.extensionPrefix);
       if (!monitor) throw new ConfigError('SIM_VM_UNREACHABLE', `simulated VM '${vm}' on ${this.name} started but ${info.qmp} does not answer`);
       return {
@@ -56,7 +56,7 @@ export class SimulatedHost implements HostHandle {
     }
   }
 
-  startIncoming(vm: string): Promise<StartedVm> {
-    return this.startVm(vm, { paused: true, incoming: true });
+  startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {
+    return this.startVm(vm, { paused: true, incoming: true }, options.machineType);
   }
 }

@@ -102,6 +102,8 @@ interface Endpoints {
 /** preflight -> everything after it. */
 interface Checked extends Endpoints {
   sourceWasRunning: boolean;
+  /** The source's resolved machine type (`pc-q35-7.2`), when its QEMU tells. */
+  machineType: string | undefined;
 }
 
 /** From the journal's first record on. */
@@ -295,11 +297,12 @@ export class Migration {
   private async preflight(endpoints: Endpoints): Promise<Checked> {
     const { source, sourceHost, destinationHost } = endpoints;
     const reasons: string[] = [];
-    const [version, status, migration, capabilities] = await Promise.all([
+    const [version, status, migration, capabilities, machineType] = await Promise.all([
       source.queryVersion(),
       source.queryStatus(),
       source.queryMigrate(),
       source.queryMigrateCapabilities(),
+      source.queryMachineType(),
     ]);
     if (version.qemu.major < 7) reasons.push(`source QEMU ${version.qemu.major}.${version.qemu.minor} is older than 7.0`);
     if (status.status !== 'running' && status.status !== 'paused') {
@@ -320,12 +323,12 @@ export class Migration {
         return undefined;
       });
       if (facts) {
-        reasons.push(...destinationReasons(spec, destinationHost.name, facts));
+        reasons.push(...destinationReasons(spec, destinationHost.name, facts, machineType));
         reasons.push(...this.strategy.checkDestinationHost(spec, facts));
       }
     }
     if (reasons.length > 0) throw new PreflightError(reasons);
-    return { ...endpoints, sourceWasRunning: status.status === 'running' };
+    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType };
   }
 
   private openJournal(checked: Checked): Session {
@@ -337,6 +340,7 @@ export class Migration {
       to: this.request.to,
       strategy: this.strategy.name,
       sourceWasRunning: checked.sourceWasRunning,
+      machineType: checked.machineType ?? null,
       options: this.options,
     });
     this.journalPath = path.resolve(journal.file);
@@ -348,7 +352,8 @@ export class Migration {
   private async prepare(session: Session, ledger: RollbackLedger): Promise<Prepared> {
     const { destinationHost: host, journal } = session;
     journal.append('destination-starting', { host: host.name });
-    const started = await host.startIncoming(this.request.vm);
+    // The source's resolved machine type, not the spec's alias: `q35` is another machine on another QEMU.
+    const started = await host.startIncoming(this.request.vm, session.machineType ? { machineType: session.machineType } : {});
     ledger.destination = started;
     journal.append('destination-started', { host: host.name, endpoint: started.endpoint, pid: started.pid });
     const destination = started.monitor;

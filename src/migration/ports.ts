@@ -16,7 +16,12 @@ export interface HostHandle {
    * Starts the VM paused, waiting for an incoming migration (`-S -incoming defer`). The host
    * chooses the destination VFs from the VM spec (docs/architecture.md).
    */
-  startIncoming(vm: string): Promise<StartedVm>;
+  startIncoming(vm: string, options?: IncomingOptions): Promise<StartedVm>;
+}
+
+export interface IncomingOptions {
+  /** The source's resolved machine type (`pc-q35-7.2`), which replaces the spec's alias. */
+  machineType?: string;
 }
 
 export interface StartedVm {

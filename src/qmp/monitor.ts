@@ -1,6 +1,7 @@
 import { DEFAULT_EXTENSION_PREFIX, validateExtensionPrefix } from '../inventory/extension-prefix.js';
 import { QmpClient, type ExecuteOptions } from './client.js';
-import { QmpDisconnectedError, QmpTimeoutError, type QmpError } from './errors.js';
+import { z } from 'zod';
+import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpError } from './errors.js';
 import type { QmpEvent, QmpEventListener } from './events.js';
 import {
   DirtyRateInfoSchema,
@@ -135,6 +136,21 @@ export class QemuMonitor {
 
   async quit(): Promise<void> {
     await this.client.execute('quit', undefined, { schema: EmptyReturnSchema });
+  }
+
+  /**
+   * The machine type this QEMU runs, resolved (`qom-get /machine type`): `pc-q35-7.2` where it
+   * was started as `-machine q35`. An alias names another machine on another QEMU version, so
+   * a destination is started with this. Undefined when this QEMU cannot tell.
+   */
+  async queryMachineType(): Promise<string | undefined> {
+    try {
+      const type = await this.client.execute('qom-get', { path: '/machine', property: 'type' }, { schema: z.string() });
+      return type.replace(/-machine$/, '');
+    } catch (error) {
+      if (error instanceof QmpCommandError) return undefined;
+      throw error;
+    }
   }
 
   async announceSelf(parameters: AnnounceParameters): Promise<void> {

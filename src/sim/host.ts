@@ -73,6 +73,7 @@ export class SimHost {
     const devices = spec.devices.flatMap((device) => this.options.deviceFactory?.(device, spec) ?? []);
     const vm = new SimVm({
       name: spec.name,
+      machine: spec.machine,
       memoryBytes: spec.memoryMiB * 1024 * 1024,
       paused: options.paused,
       incoming: options.incoming,

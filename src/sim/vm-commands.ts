@@ -53,6 +53,17 @@ export function registerStockCommands(vm: SimVm): void {
     },
   });
   r.register({ name: 'quit', handler: () => vm.quit() });
+  // Only the one property nicmig reads; QEMU's answers and errors for the rest of /machine.
+  r.register({
+    name: 'qom-get',
+    args: { path: { type: 'str' }, property: { type: 'str' } },
+    handler: (args) => {
+      const type = `${vm.machineType}-machine`;
+      if (args.path !== '/machine') throw new QmpFailure('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (args.property !== 'type') throw genericError(`Property '${type}.${String(args.property)}' not found`);
+      return type;
+    },
+  });
   r.register({
     name: 'device_del',
     args: { id: { type: 'str' } },

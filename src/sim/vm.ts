@@ -33,6 +33,15 @@ export interface SimVmOptions {
   extensionPrefix?: string;
   devices?: SimDevice[];
   log?: (message: string) => void;
+  /** `-machine`: an alias (`q35`, `pc`) resolves to this QEMU version's type, as QEMU does. */
+  machine?: string;
+}
+
+/** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
+export function resolveMachineType(name: string, version: { major: number; minor: number }): string {
+  if (name === 'q35') return `pc-q35-${version.major}.${version.minor}`;
+  if (name === 'pc') return `pc-i440fx-${version.major}.${version.minor}`;
+  return name;
 }
 
 export interface SimVmExit {
@@ -46,6 +55,8 @@ export interface SimVmExit {
  */
 export class SimVm {
   readonly name: string;
+  /** The resolved machine type (`qom-get /machine type` answers it with `-machine` appended). */
+  readonly machineType: string;
   readonly ram: GuestRam;
   readonly registry: QmpCommandRegistry;
   readonly devices: SimDevice[];
@@ -68,6 +79,7 @@ export class SimVm {
 
   constructor(options: SimVmOptions) {
     this.name = options.name;
+    this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
     this.log = options.log ?? (() => undefined);
     this.ram = new GuestRam(options.memoryBytes);
     if (options.fillRandom) this.ram.fillRandom();

@@ -85,6 +85,18 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'qom-get /machine type: the machine the alias q35 resolved to',
+    async run(target) {
+      const trace = new Trace();
+      const client = await (await target.start({ name: 'vm1' })).connect();
+      trace.note(`type: ${JSON.stringify(await client.execute('qom-get', { path: '/machine', property: 'type' }))}`);
+      await trace.step('qom-get /machine nope', client.execute('qom-get', { path: '/machine', property: 'nope' }));
+      await trace.step('qom-get /nope type', client.execute('qom-get', { path: '/nope', property: 'type' }));
+      await trace.step('qom-get without property', client.execute('qom-get', { path: '/machine' }));
+      return trace;
+    },
+  },
+  {
     name: 'before-negotiation',
     async run(target) {
       const trace = new Trace();

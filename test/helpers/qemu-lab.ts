@@ -18,8 +18,11 @@ export class QemuLab {
   readonly specs: Map<string, VmSpec>;
   readonly configs: HostConfig[];
 
-  /** With `netns`, hostA and hostB run their QEMU in those namespaces, at those addresses. */
-  constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg', netns?: { a: string; b: string; addressA: string; addressB: string }) {
+  /**
+   * With `netns`, hostA and hostB run their QEMU in those namespaces, at those addresses; with
+   * `binaries`, each host its own QEMU (a rolling upgrade: 7.2 on one, 10.0 on the other).
+   */
+  constructor(specs: Partial<VmSpec>[], accel: 'kvm' | 'tcg' = 'tcg', netns?: { a: string; b: string; addressA: string; addressB: string }, binaries?: { a: string; b: string }) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-lab-'));
     this.specs = new Map(
       specs.map((s) => {
@@ -34,7 +37,7 @@ export class QemuLab {
       kind: 'qemu' as const,
       migrationAddress: netns ? (name === 'hostA' ? netns.addressA : netns.addressB) : '127.0.0.1',
       runDir: path.join(this.dir, name),
-      qemuBinary: QEMU_BINARY,
+      qemuBinary: binaries ? (name === 'hostA' ? binaries.a : binaries.b) : QEMU_BINARY,
       accel,
       ...(netns ? { netns: name === 'hostA' ? netns.a : netns.b } : {}),
     }));

@@ -37,4 +37,13 @@ describe('destination preflight', () => {
     const plain = VmSpecSchema.parse({ name: 'vm2', memoryMiB: 512 });
     expect(destinationReasons(plain, 'hostB', { memoryAvailableMiB: null, machines: null, pfs: null })).toEqual([]);
   });
+
+  it('checks the machine the source really runs (its alias resolved), and names what the destination offers', () => {
+    const facts: HostFacts = { memoryAvailableMiB: null, machines: ['q35', 'pc-q35-9.2', 'pc-q35-10.0', 'pc-i440fx-10.0'], pfs: null };
+    const plain = { ...spec, devices: [] };
+    expect(destinationReasons(plain, 'hostB', facts, 'pc-q35-7.2')).toEqual([
+      "the source runs machine type 'pc-q35-7.2' (inventory: 'q35'); the QEMU on hostB does not offer it (it offers pc-q35-10.0, pc-q35-9.2)",
+    ]);
+    expect(destinationReasons(plain, 'hostB', { ...facts, machines: [...(facts.machines as string[]), 'pc-q35-7.2'] }, 'pc-q35-7.2')).toEqual([]);
+  });
 });
