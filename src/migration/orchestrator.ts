@@ -2,7 +2,7 @@ import path from 'node:path';
 import { NicmigError, UsageError, asNicmigError } from '../errors.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 import { eventTimeMs, type QmpEvent, type QmpEventListener } from '../qmp/events.js';
-import { QmpTimeoutError } from '../qmp/errors.js';
+import { QmpDisconnectedError, QmpTimeoutError } from '../qmp/errors.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { isActiveMigrationStatus, isTerminalMigrationStatus, type MigrationInfo } from '../qmp/schemas.js';
 import {
@@ -308,6 +308,8 @@ export class Migration {
     if (status.status !== 'running' && status.status !== 'paused') {
       reasons.push(`VM '${this.request.vm}' is ${status.status} on ${sourceHost.name}; it must be running or paused`);
     }
+    // QEMU's own reasons (6.0+), quoted: e.g. a device that cannot migrate.
+    for (const blocker of migration['blocked-reasons'] ?? []) reasons.push(`the source QEMU blocks migration: ${blocker}`);
     if (isActiveMigrationStatus(migration.status)) {
       reasons.push(`a migration of '${this.request.vm}' is already in flight (status ${migration.status})`);
     }
@@ -365,8 +367,12 @@ export class Migration {
     // The destination's VF facts are known only once it runs: a misfit refuses here, rolled back.
     if (reasons.length > 0) throw new PreflightError(reasons);
     await destination.migrateSetCapabilities({ events: true });
+    // Where QEMU can (9.1+), a failed incoming migration leaves the destination alive, so its
+    // own error can be read and reported, instead of a QEMU that vanished.
+    const features = await destination.schemaFeatures().catch(() => undefined);
+    const exitOnError = features?.commandHasArgument('migrate-incoming', 'exit-on-error') ? { exitOnError: false } : {};
     const destinationEvents = destination.listen(['MIGRATION', 'RESUME', 'STOP']);
-    await destination.migrateIncoming(`tcp:${formatHost(host.migrationAddress)}:0`);
+    await destination.migrateIncoming(`tcp:${formatHost(host.migrationAddress)}:0`, exitOnError);
     return { destination: started, destinationEvents };
   }
 
@@ -387,7 +393,7 @@ export class Migration {
       ledger.migrateIssued = true;
       const migrateStarted = performance.now();
       await source.migrate(uri);
-      await this.awaitPreSwitchover(source, sourceEvents, migrateStarted);
+      await this.awaitPreSwitchover(source, prepared, sourceEvents, migrateStarted);
       return { sourceEvents, switchoverSent: switchover.sent };
     } catch (error) {
       // No switchover may go out once pre-copy failed: the rollback cancels the migration.
@@ -398,7 +404,7 @@ export class Migration {
   }
 
   /** Follows pre-copy (progress, convergence policy, deadline) until the source reaches pre-switchover. */
-  private async awaitPreSwitchover(source: QemuMonitor, sourceEvents: QmpEventListener, migrateStarted: number): Promise<void> {
+  private async awaitPreSwitchover(source: QemuMonitor, prepared: Prepared, sourceEvents: QmpEventListener, migrateStarted: number): Promise<void> {
 
     const samples: ProgressSample[] = [];
     let forced = false;
@@ -410,7 +416,8 @@ export class Migration {
         if (status === 'pre-switchover') return;
         if (status === 'failed' || status === 'cancelled') {
           const info = await source.queryMigrate().catch(() => undefined);
-          throw new MigrationError('failed', 'precopy', `migration ${status} on the source: ${info?.['error-desc'] ?? 'no reason given'}`);
+          const destination = await this.destinationError(prepared);
+          throw new MigrationError('failed', 'precopy', `migration ${status} on the source: ${info?.['error-desc'] ?? 'no reason given'}${destination}`);
         }
         continue;
       }
@@ -508,11 +515,24 @@ export class Migration {
       throw new MigrationError(
         'failed',
         'switchover',
-        `migration ended ${sourceStatus} on the source and ${destinationStatus} on the destination: ${info?.['error-desc'] ?? 'no reason given'}`,
+        `migration ended ${sourceStatus} on the source and ${destinationStatus} on the destination: ${info?.['error-desc'] ?? 'no reason given'}${await this.destinationError(prepared)}`,
       );
     }
     // Journalled together with 'destination-resuming' (one fsync inside the downtime): a
     // crash before then finds no 'migration-completed' and rolls back, which is safe.
+  }
+
+  /** The destination's own account of a failed stream (its error-desc), or that it is gone; '' when it says nothing. */
+  private async destinationError(prepared: Prepared): Promise<string> {
+    const monitor = prepared.destination.monitor;
+    if (!monitor.isOpen) return '; the destination QEMU exited';
+    let info: MigrationInfo;
+    try {
+      info = await monitor.queryMigrate();
+    } catch (error) {
+      return error instanceof QmpDisconnectedError || !monitor.isOpen ? '; the destination QEMU exited' : `; the destination QEMU does not answer (${(error as Error).message})`;
+    }
+    return info['error-desc'] ? `; the destination says: ${info['error-desc']}` : '';
   }
 
   /** Waits for one side's MIGRATION event to reach completed, failed or cancelled. */

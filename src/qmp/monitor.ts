@@ -2,6 +2,7 @@ import { DEFAULT_EXTENSION_PREFIX, validateExtensionPrefix } from '../inventory/
 import { QmpClient, type ExecuteOptions } from './client.js';
 import { z } from 'zod';
 import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpError } from './errors.js';
+import { QmpSchemaFeatures, SchemaInfoListSchema } from './schema-features.js';
 import type { QmpEvent, QmpEventListener } from './events.js';
 import {
   DirtyRateInfoSchema,
@@ -114,8 +115,22 @@ export class QemuMonitor {
     await this.client.execute('migrate', args, { schema: EmptyReturnSchema });
   }
 
-  async migrateIncoming(uri: string): Promise<void> {
-    await this.client.execute('migrate-incoming', { uri }, { schema: EmptyReturnSchema });
+  /**
+   * `exitOnError: false` (QEMU 9.1+, see schemaFeatures) keeps a destination whose incoming
+   * migration failed alive, so that its own error can be read (query-migrate error-desc).
+   */
+  async migrateIncoming(uri: string, options: { exitOnError?: boolean } = {}): Promise<void> {
+    const args: Record<string, unknown> = { uri };
+    if (options.exitOnError !== undefined) args['exit-on-error'] = options.exitOnError;
+    await this.client.execute('migrate-incoming', args, { schema: EmptyReturnSchema });
+  }
+
+  private features: Promise<QmpSchemaFeatures> | undefined;
+
+  /** What this QEMU offers, from its own query-qmp-schema (asked once per monitor). */
+  schemaFeatures(): Promise<QmpSchemaFeatures> {
+    this.features ??= this.client.execute('query-qmp-schema', undefined, { schema: SchemaInfoListSchema }).then((entries) => new QmpSchemaFeatures(entries));
+    return this.features;
   }
 
   async migrateCancel(): Promise<void> {
