@@ -11,7 +11,8 @@ import type { MigrationEvent, Phase } from '../migration/events.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationSummary } from '../migration/orchestrator.js';
 import { PlainStrategy, type MigrationStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
-import { PhaseProgress } from '../ui/progress.js';
+import { progressDisplay } from '../ui/progress.js';
+import { renderError } from '../ui/render-error.js';
 import { checkReportPath, failureStatus, renderReport, writeReportFile, type FailedMigration } from '../ui/report.js';
 import { renderSummary } from '../ui/summary.js';
 import { parseBandwidth } from '../ui/units.js';
@@ -66,8 +67,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     };
 
     const events = this.flags.events;
-    const interactive = !events && !this.jsonEnabled() && Boolean(process.stderr.isTTY);
-    const progress = events ? undefined : new PhaseProgress({ interactive });
+    // Progress is for people, on stderr: live in a terminal, one line per phase elsewhere.
+    const progress = events ? undefined : progressDisplay();
     const emit = (event: MigrationEvent) => {
       if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
       progress?.handle(event);
@@ -117,6 +118,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
       }
       await progress?.stop(failure);
       if (!events && !this.jsonEnabled()) throw failure;
+      // The person reading stderr gets the failure last and plainly; stdout stays the document.
+      if (!events) process.stderr.write(renderError(failure, { verbose: this.flags.verbose }));
       // Machines get the same summary document shape on failure, with the error in it.
       const document = {
         status: failure instanceof PreflightError ? 'refused' : failure instanceof MigrationError ? 'rolled-back' : failure instanceof UncertainError ? 'uncertain' : 'error',
