@@ -76,7 +76,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
         );
         this.out(
           '\nWhat they mean: downtime is how long vm1 was paused (STOP -> RESUME); the probes lost are the ones that reached it\n' +
-            'during that pause (2 per ms at 2,000/s), and the longest gap is that pause as the traffic saw it.\n',
+            'during that pause (about 2 per ms at 2,000/s); the longest gap is the silence the traffic saw around it.\n',
         );
         this.out(renderNextSteps(nextSteps(this.config.root, process.cwd())));
       }
