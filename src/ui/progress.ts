@@ -141,6 +141,8 @@ interface Deferred {
   reject: (error: Error) => void;
   output?: (text: string) => void;
   skipped?: boolean;
+  /** between the phase's started event and its end: only then does its task take output */
+  running?: boolean;
 }
 
 /**
@@ -152,8 +154,9 @@ export class LiveProgress implements ProgressDisplay {
   private readonly list: Listr;
   private running: Promise<unknown> | undefined;
   private rateKnown = false;
+  private readonly afterwards: string[] = [];
 
-  constructor(stream: NodeJS.WriteStream = process.stderr) {
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
     for (const phase of PHASES) {
       let resolve!: () => void;
       let reject!: (error: Error) => void;
@@ -184,7 +187,8 @@ export class LiveProgress implements ProgressDisplay {
         exitOnError: true,
         registerSignalListeners: false,
         renderer: StderrRenderer,
-        rendererOptions: { logger: new ListrLogger({ processOutput: output }), persistentOutput: true, collapseSubtasks: false },
+        // A failed phase keeps its title: the error follows the display, with what to do.
+        rendererOptions: { logger: new ListrLogger({ processOutput: output }), persistentOutput: true, collapseSubtasks: false, showErrorMessage: false },
       } as never,
     );
   }
@@ -193,22 +197,16 @@ export class LiveProgress implements ProgressDisplay {
     this.running = this.list.run().catch(() => undefined);
   }
 
+  /**
+   * Never throws: it runs inside the orchestrator's event dispatch (the switchover's included)
+   * and inside rollback, which a display glitch must not break.
+   */
   handle(event: MigrationEvent): void {
-    if (event.type === 'phase') {
-      const entry = this.deferred.get(event.phase);
-      if (!entry) return;
-      if (event.state === 'done') entry.resolve();
-      else if (event.state === 'skipped') {
-        entry.skipped = true;
-        entry.resolve();
-      } else if (event.state === 'failed') entry.reject(new Error(event.detail ?? `${event.phase} failed`));
-      return;
+    try {
+      this.apply(event);
+    } catch {
+      // The live display is best effort; the summary and the error tell the outcome.
     }
-    if (event.type === 'progress') {
-      this.rateKnown = dirtyRateKnown(event, this.rateKnown);
-      this.deferred.get('precopy')?.output?.(describeProgress(event, { dirtyRateKnown: this.rateKnown }));
-    }
-    if (event.type === 'rollback') this.current()?.output?.(`rollback: ${event.step}${event.ok ? '' : ` FAILED: ${event.detail ?? ''}`}`);
   }
 
   /** Ends the display: with an error, the phase under way fails; without, phases not run are skipped. */
@@ -221,10 +219,30 @@ export class LiveProgress implements ProgressDisplay {
       }
     }
     await this.running;
+    // Rollback runs after its phase's task has failed: its steps print below the list.
+    for (const line of this.afterwards) this.stream.write(`${line}\n`);
   }
 
-  private current(): Deferred | undefined {
-    return [...this.deferred.values()].find((entry) => entry.output !== undefined);
+  private apply(event: MigrationEvent): void {
+    if (event.type === 'phase') {
+      const entry = this.deferred.get(event.phase);
+      if (!entry) return;
+      if (event.state === 'started') entry.running = true;
+      else entry.running = false;
+      if (event.state === 'done') entry.resolve();
+      else if (event.state === 'skipped') {
+        entry.skipped = true;
+        entry.resolve();
+      } else if (event.state === 'failed') entry.reject(new Error(event.detail ?? `${event.phase} failed`));
+      return;
+    }
+    if (event.type === 'progress') {
+      this.rateKnown = dirtyRateKnown(event, this.rateKnown);
+      // A poll answered after pre-copy ended has no task left to show it.
+      const precopy = this.deferred.get('precopy');
+      if (precopy?.running) precopy.output?.(describeProgress(event, { dirtyRateKnown: this.rateKnown }));
+    }
+    if (event.type === 'rollback') this.afterwards.push(`  rollback: ${event.step} ${event.ok ? 'done' : `FAILED: ${event.detail ?? 'no reason given'}`}`);
   }
 }
 

@@ -1,8 +1,9 @@
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import type { MigrationEvent, Phase } from '../../../src/migration/events.js';
 import { nextSteps, renderNextSteps } from '../../../src/lab/demo-lab.js';
-import { describeProgress, dirtyRateKnown, formatDuration, LineProgress, unicodeSupported } from '../../../src/ui/progress.js';
+import { describeProgress, dirtyRateKnown, formatDuration, LineProgress, LiveProgress, unicodeSupported } from '../../../src/ui/progress.js';
 
 type ProgressEvent = Extract<MigrationEvent, { type: 'progress' }>;
 
@@ -168,5 +169,38 @@ describe("the demo's closing hints", () => {
 
   it('line up the commands and what they show', () => {
     expect(renderNextSteps([['a', 'first'], ['abc', 'second']])).toBe('Next:\n  a     first\n  abc   second');
+  });
+});
+
+describe('the live display (a terminal)', () => {
+  /** A stream that keeps what listr2 draws; listr2 draws on it as on a terminal's stderr. */
+  function fakeTerminal() {
+    const stream = new PassThrough() as PassThrough & { columns: number; isTTY: boolean };
+    stream.columns = 100;
+    stream.isTTY = true;
+    let text = '';
+    stream.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    return { stream, text: () => text };
+  }
+
+  it('takes a pre-copy poll answered after pre-copy ended, and prints rollback steps after the list', async () => {
+    const terminal = fakeTerminal();
+    const display = new LiveProgress(terminal.stream as unknown as NodeJS.WriteStream);
+    display.start();
+    const phase = (p: Phase, state: 'started' | 'done' | 'failed') => display.handle({ type: 'phase', phase: p, state });
+    for (const p of ['resolve', 'preflight', 'prepare', 'precopy'] as const) {
+      phase(p, 'started');
+      if (p === 'precopy') display.handle(progress(2, 20 * MiB));
+      phase(p, 'done');
+    }
+    // Late events that have no running task to show them: they must not throw into the orchestrator.
+    expect(() => display.handle(progress(3, 20 * MiB))).not.toThrow();
+    phase('switchover', 'started');
+    phase('switchover', 'failed');
+    expect(() => display.handle({ type: 'rollback', step: 'resume the source', ok: true })).not.toThrow();
+    await display.stop(new Error('switchover failed'));
+    expect(terminal.text()).toMatch(/ {2}rollback: resume the source done\n$/);
   });
 });
