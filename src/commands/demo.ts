@@ -2,13 +2,13 @@ import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { asNicmigError } from '../errors.js';
-import { DemoLab } from '../lab/demo-lab.js';
+import { DEMO_DOWNTIME_LIMIT_MS, DEMO_GUEST_DRIVER, DemoLab, nextSteps, renderNextSteps } from '../lab/demo-lab.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../migration/orchestrator.js';
 import type { MigrationResult, MigrationSummary } from '../migration/result.js';
 import { PlainStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
 import { hasVf, type VmSpec } from '../inventory/vm-spec.js';
-import { PhaseProgress } from '../ui/progress.js';
+import { progressDisplay } from '../ui/progress.js';
 import { renderSummary } from '../ui/summary.js';
 import { checkReportPath, renderReport, writeReportFile } from '../ui/report.js';
 import type { TrafficReport } from '../sim/network/traffic.js';
@@ -23,28 +23,36 @@ export default class Demo extends BaseCommand<typeof Demo> {
   static override flags = {
     memory: Flags.integer({ description: 'Guest RAM of vm1, MiB.', default: 256, min: 16, max: 4096 }),
     'dirty-rate': Flags.integer({ description: 'Pages per second the guest dirties.', default: 5000, min: 0 }),
+    'downtime-limit': Flags.integer({
+      description: 'Longest pause of the guest QEMU may plan for, in ms (QEMU and `nicmig migrate` default to 300).',
+      default: DEMO_DOWNTIME_LIMIT_MS,
+      min: 1,
+    }),
     report: Flags.string({ description: 'Also write an HTML timeline of the migration (phases, downtime, probes per ms) to this file.' }),
   };
 
   public async run(): Promise<MigrationSummary & { frames: TrafficReport }> {
     // Before anything starts: a report that cannot be written is a usage error now, not later.
     const reportFile = this.flags.report === undefined ? undefined : checkReportPath(this.flags.report);
-    const lab = await DemoLab.start({ memoryMiB: this.flags.memory, dirtyPagesPerSecond: this.flags['dirty-rate'] });
-    const progress = new PhaseProgress({ interactive: !this.jsonEnabled() && Boolean(process.stderr.isTTY) });
+    const limit = this.flags['downtime-limit'];
+    const lab = await DemoLab.start({ memoryMiB: this.flags.memory, dirtyPagesPerSecond: this.flags['dirty-rate'], guest: DEMO_GUEST_DRIVER });
+    const progress = progressDisplay();
     let migration: Migration | undefined;
     try {
       if (!this.jsonEnabled()) {
         process.stderr.write(
           `Lab: hostA and hostB (simulated QEMU 7.2, an XL710 PF each, one switch) in ${lab.dir}.\n` +
             `vm1 (${this.flags.memory} MiB, guest dirtying ${this.flags['dirty-rate']} pages/s, an i40e VF its driver configured) runs on hostA,\n` +
-            `answering 2,000 probes/s. Migrating it to hostB:\n\n`,
+            `answering 2,000 probes/s. A guest with a passthrough NIC loses its traffic for as long as it is paused,\n` +
+            `so the demo asks QEMU for a ${limit} ms downtime limit (QEMU's default is 300 ms): pre-copy goes on\n` +
+            `until what is left to copy fits in ${limit} ms. Migrating vm1 to hostB:\n\n`,
         );
       }
       lab.startTraffic(DEMO_PROBES_PER_SECOND);
       await lab.trafficFlowing(200);
       progress.start();
       migration = new Migration(
-        { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 200 }, spec: lab.inventory.vms.get('vm1') },
+        { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, downtimeLimitMs: limit, progressIntervalMs: 200 }, spec: lab.inventory.vms.get('vm1') },
         {
           hosts: lab.hosts,
           strategy: hasVf(lab.inventory.vms.get('vm1') as VmSpec) ? new VfReplayStrategy() : new PlainStrategy(),
@@ -62,18 +70,16 @@ export default class Demo extends BaseCommand<typeof Demo> {
         const f = summary.frames;
         this.out(
           renderSummary({ ...summary, journal: null }, [
+            ['downtime limit', `${limit} ms`],
             ['probes (2,000/s, echoed)', `${f.sent} sent, ${f.lost} lost, ${f.duplicated} duplicated, ${f.reordered} reordered`],
             ['longest traffic gap', `${Math.round(f.longestGapMs)} ms`],
           ]),
         );
         this.out(
-          [
-            'Next:',
-            '  nicmig migrate --help            the real command, and its exit codes',
-            '  nicmig sim host --help           run simulated hosts as processes, then migrate between them',
-            '  nicmig vf plan fixtures/captures/iavf-runtime.cap   a VF admin log reduced to its replay plan',
-          ].join('\n'),
+          '\nWhat they mean: downtime is how long vm1 was paused (STOP -> RESUME); the probes lost are the ones that reached it\n' +
+            'during that pause (about 2 per ms at 2,000/s); the longest gap is the silence the traffic saw around it.\n',
         );
+        this.out(renderNextSteps(nextSteps(this.config.root, process.cwd())));
       }
       return summary;
     } catch (error) {
@@ -102,3 +108,4 @@ export default class Demo extends BaseCommand<typeof Demo> {
 }
 
 const DEMO_PROBES_PER_SECOND = 2000;
+

@@ -12,7 +12,8 @@ import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../migration/orchestrator.
 import type { MigrationResult, MigrationSummary } from '../migration/result.js';
 import { PlainStrategy } from '../migration/strategy.js';
 import { VfReplayStrategy } from '../migration/vf-replay.js';
-import { PhaseProgress } from '../ui/progress.js';
+import { progressDisplay } from '../ui/progress.js';
+import { renderError } from '../ui/render-error.js';
 import { checkReportPath, renderReport, writeReportFile } from '../ui/report.js';
 import { renderSummary } from '../ui/summary.js';
 import { parseBandwidth } from '../ui/units.js';
@@ -67,8 +68,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     };
 
     const events = this.flags.events;
-    const interactive = !events && !this.jsonEnabled() && Boolean(process.stderr.isTTY);
-    const progress = events ? undefined : new PhaseProgress({ interactive });
+    // Progress is for people, on stderr: live in a terminal, one line per phase elsewhere.
+    const progress = events ? undefined : progressDisplay();
     const emit = (event: MigrationEvent) => {
       if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
       progress?.handle(event);
@@ -116,6 +117,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
       if (reportFile && migration && failed) this.writeReport(reportFile, migration, failed);
       await progress?.stop(failure);
       if (!events && !this.jsonEnabled()) throw failure;
+      // The person reading stderr gets the failure last and plainly; stdout stays the document.
+      if (!events) process.stderr.write(renderError(failure, { verbose: this.flags.verbose }));
       const document = failed ?? { status: 'error', vm, from: null, to: host, totalTimeMs: null, rolledBack: false, journal: null, error: failure.toJSON() };
       if (events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...document })}\n`);
       else this.logJson(document);

@@ -8,6 +8,7 @@ import { SimHost } from '../sim/host.js';
 import { createI40evfDevice, I40evfDevice, pfFacts, SimPf, type PfLimits } from '../sim/i40e/index.js';
 import { LearningSwitch } from '../sim/network/switch.js';
 import { TrafficGenerator, type TrafficReport } from '../sim/network/traffic.js';
+import type { GuestDriverOptions } from '../sim/i40e/guest-driver.js';
 import type { SimVm } from '../sim/vm.js';
 
 export interface DemoLabOptions {
@@ -21,12 +22,50 @@ export interface DemoLabOptions {
   vfs?: number;
   /** PF limits per host (e.g. an older kernel on hostB). */
   limits?: Partial<Record<'hostA' | 'hostB', Partial<PfLimits>>>;
+  /** The simulated guest's iavf driver (ring length, queue pairs); the driver's defaults when absent. */
+  guest?: GuestDriverOptions;
   log?: (message: string) => void;
 }
 
 export const DEMO_PF = 'enp1s0f0';
 export const DEMO_MAC = '02:00:00:00:00:01';
 const HOSTS = ['hostA', 'hostB'] as const;
+
+/**
+ * The demo's downtime limit. The simulated guest (5,000 pages/s against the in-process
+ * stream's few hundred MiB/s) converges to it within a few passes; measured in
+ * docs/lab.md's "What the demo shows".
+ */
+export const DEMO_DOWNTIME_LIMIT_MS = 30;
+
+/**
+ * The demo guest's iavf driver: one queue pair with a 128-descriptor ring (Linux iavf's
+ * default is 512). The simulator's default (32 descriptors) overflows whenever this
+ * single process, which runs both hosts and the traffic, falls behind on a busy CPU, and the
+ * probes it drops then would be counted with those lost to the pause.
+ */
+export const DEMO_GUEST_DRIVER: GuestDriverOptions = { maxQueuePairs: 1, ringLength: 128, bufferSize: 1024 };
+
+/** What to try after the demo: [command, what it shows]. Paths resolve from where nicmig is installed. */
+export function nextSteps(packageRoot: string, cwd: string): [string, string][] {
+  const capture = path.join(packageRoot, 'fixtures', 'captures', 'iavf-runtime.cap');
+  const relative = path.relative(cwd, capture);
+  const shown = relative.startsWith('..') || path.isAbsolute(relative) ? capture : relative;
+  return [
+    ['nicmig migrate --help', 'the real command, and its exit codes'],
+    ['nicmig sim host --help', 'run simulated hosts as processes, then migrate between them'],
+    [`nicmig vf plan ${shellQuote(shown)}`, 'a VF admin log reduced to its replay plan'],
+  ];
+}
+
+export function renderNextSteps(steps: [string, string][]): string {
+  const width = Math.max(...steps.map(([command]) => command.length));
+  return ['Next:', ...steps.map(([command, what]) => `  ${command.padEnd(width)}   ${what}`)].join('\n');
+}
+
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
 
 /**
  * Two simulated hosts in this process on one learning switch, hostA running vm1 (with an
@@ -86,7 +125,7 @@ export class DemoLab {
           dir: path.join(dir, name),
           dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? 5000,
           log: options.log,
-          deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]]), { vm }) : undefined),
+          deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]]), { vm, ...(options.guest ? { guest: options.guest } : {}) }) : undefined),
           pfFacts: () => [pfFacts(pf)],
         });
         await host.start();
