@@ -67,9 +67,9 @@ export function decideConvergence(samples: readonly ProgressSample[], options: C
   const last = samples[samples.length - 1];
   const stalled = isStalled(samples, options.stallPasses);
   if (last && last.elapsedMs >= options.timeoutMs) {
-    const why = `pre-copy did not converge within ${Math.round(options.timeoutMs / 1000)} s (${formatBytes(last.remaining)} left, dirtying ${formatBytes(
-      last.dirtyPagesRate * last.pageSize,
-    )}/s against ${formatBytes(last.bandwidth)}/s)`;
+    // QEMU reports a dirty rate of 0 until the first pass ends: unknown, not zero.
+    const dirtied = samples.some((s) => s.pass > 1) ? `dirtying ${formatBytes(last.dirtyPagesRate * last.pageSize)}/s` : 'in the first pass, dirty rate not yet measured';
+    const why = `pre-copy did not converge within ${Math.round(options.timeoutMs / 1000)} s (${formatBytes(last.remaining)} left, ${dirtied} against ${formatBytes(last.bandwidth)}/s)`;
     return options.onTimeout === 'force' ? { action: 'force', reason: why } : { action: 'abort', reason: why };
   }
   return { action: 'continue', stalled };
