@@ -70,7 +70,6 @@ export default class Demo extends BaseCommand<typeof Demo> {
         const f = summary.frames;
         this.out(
           renderSummary({ ...summary, journal: null }, [
-            ['downtime limit', `${limit} ms`],
             ['probes (2,000/s, echoed)', `${f.sent} sent, ${f.lost} lost, ${f.duplicated} duplicated, ${f.reordered} reordered`],
             ['longest traffic gap', `${Math.round(f.longestGapMs)} ms`],
           ]),

@@ -17,6 +17,8 @@ export type MigrationEvent =
       elapsedMs: number;
     }
   | { type: 'rollback'; step: string; ok: boolean; detail?: string }
+  /** The downtime limit handed to QEMU (the downtime policy: low first, raised while not converging). */
+  | { type: 'downtime-limit'; limitMs: number; pass: number; reason: string }
   | { type: 'warning'; message: string }
   | { type: 'log'; message: string };
 

@@ -284,6 +284,29 @@ export function readJournal(file: string): JournalContents {
   return { file, records, truncatedTail: false };
 }
 
+/**
+ * The switchover timings of the migrations to `host` that finished, oldest first (the
+ * downtime policy measures its overhead from them). A journal that cannot be read is left out.
+ */
+export function switchoverHistory(dir: string, host: string): { downtimeMs: number; measuredDowntimeMs: number }[] {
+  if (!fs.existsSync(dir)) return [];
+  const found: { time: string; downtimeMs: number; measuredDowntimeMs: number }[] = [];
+  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.journal'))) {
+    let records: JournalRecord[];
+    try {
+      records = readJournal(path.join(dir, name)).records;
+    } catch {
+      continue;
+    }
+    const begin = records.find((r) => r.event === 'begin');
+    const finished = records.find((r) => r.event === 'finished');
+    const { downtimeMs, measuredDowntimeMs } = finished?.data ?? {};
+    if (begin?.data.to !== host || typeof downtimeMs !== 'number' || typeof measuredDowntimeMs !== 'number') continue;
+    found.push({ time: finished?.time ?? '', downtimeMs, measuredDowntimeMs });
+  }
+  return found.sort((a, b) => a.time.localeCompare(b.time)).map(({ downtimeMs, measuredDowntimeMs }) => ({ downtimeMs, measuredDowntimeMs }));
+}
+
 /** The VM a journal file is named after (`<vm>-<ISO time>.journal`), for journals without a begin record. */
 export function vmOfJournalName(name: string): string {
   const match = /^(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z\.journal$/.exec(name);

@@ -18,6 +18,7 @@ import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from
 import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
 import { destinationReasons } from './preflight.js';
+import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
   failedResult,
   NO_TIMINGS,
@@ -47,6 +48,13 @@ export interface MigrationOptions {
   /** Deadline of every single wait outside pre-copy (a QMP reply, an event). */
   stepTimeoutMs: number;
   dryRun: boolean;
+  /**
+   * `steps`: downtimeLimitMs is a ceiling on the felt pause; QEMU gets it less the overhead,
+   * from an eighth up (docs/downtime-policy.md). `fixed`: QEMU gets downtimeLimitMs as is.
+   */
+  downtimePolicy: 'steps' | 'fixed';
+  /** What a switchover adds to QEMU's own downtime on the destination host, ms, and from where. */
+  downtimeOverhead: { overheadMs: number; source: string };
 }
 
 export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
@@ -58,6 +66,8 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   progressIntervalMs: 500,
   stepTimeoutMs: 30_000,
   dryRun: false,
+  downtimePolicy: 'steps',
+  downtimeOverhead: { overheadMs: 0, source: 'none assumed' },
 };
 
 export interface MigrationRequest {
@@ -121,6 +131,8 @@ interface Prepared {
 interface AtSwitchover {
   sourceEvents: QmpEventListener;
   switchoverSent: Promise<unknown>;
+  /** The downtime limits QEMU was given, in order. */
+  downtimeSteps: DowntimeStep[];
 }
 
 /**
@@ -216,8 +228,10 @@ export class Migration {
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, cleanupWarnings));
-      this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings });
-      return this.migratedResult(session, completedInfo, replay, cleanupWarnings);
+      const result = this.migratedResult(session, completedInfo, replay, cleanupWarnings, atSwitchover.downtimeSteps);
+      // The timings go in the journal: the next migration to this host measures its overhead from them.
+      this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings, downtimeMs: result.downtimeMs, measuredDowntimeMs: result.measuredDowntimeMs });
+      return result;
     } catch (error) {
       const failure = asNicmigError(error);
       if (resumed && session) {
@@ -383,7 +397,18 @@ export class Migration {
     const port = await prepared.destination.monitor.incomingMigrationPort();
     if (port === undefined) throw new MigrationError('failed', 'prepare', 'the destination reported no migration listening port');
     await source.migrateSetCapabilities({ events: true, 'pause-before-switchover': true, 'auto-converge': this.options.autoConverge });
-    await source.migrateSetParameters({ 'downtime-limit': this.options.downtimeLimitMs, 'max-bandwidth': this.options.bandwidth });
+    const ladder = this.downtimeLadder();
+    const first: DowntimeStep = {
+      limitMs: ladder[0] as number,
+      pass: 0,
+      reason:
+        this.options.downtimePolicy === 'fixed'
+          ? 'fixed (--downtime-policy fixed)'
+          : `start low: ceiling ${this.options.downtimeLimitMs} ms less ${this.options.downtimeOverhead.overheadMs} ms overhead (${this.options.downtimeOverhead.source}), from an eighth up`,
+    };
+    const downtimeSteps = [first];
+    await source.migrateSetParameters({ 'downtime-limit': first.limitMs, 'max-bandwidth': this.options.bandwidth });
+    this.deps.onEvent({ type: 'downtime-limit', ...first });
     await this.strategy.beforePrecopy(source);
     const sourceEvents = source.listen(['MIGRATION', 'STOP', 'RESUME']);
     const uri = `tcp:${formatHost(session.destinationHost.migrationAddress)}:${port}`;
@@ -393,8 +418,8 @@ export class Migration {
       ledger.migrateIssued = true;
       const migrateStarted = performance.now();
       await source.migrate(uri);
-      await this.awaitPreSwitchover(source, prepared, sourceEvents, migrateStarted);
-      return { sourceEvents, switchoverSent: switchover.sent };
+      await this.awaitPreSwitchover(source, prepared, sourceEvents, migrateStarted, ladder, downtimeSteps);
+      return { sourceEvents, switchoverSent: switchover.sent, downtimeSteps };
     } catch (error) {
       // No switchover may go out once pre-copy failed: the rollback cancels the migration.
       switchover.disarm();
@@ -404,7 +429,14 @@ export class Migration {
   }
 
   /** Follows pre-copy (progress, convergence policy, deadline) until the source reaches pre-switchover. */
-  private async awaitPreSwitchover(source: QemuMonitor, prepared: Prepared, sourceEvents: QmpEventListener, migrateStarted: number): Promise<void> {
+  private async awaitPreSwitchover(
+    source: QemuMonitor,
+    prepared: Prepared,
+    sourceEvents: QmpEventListener,
+    migrateStarted: number,
+    ladder: readonly number[],
+    downtimeSteps: DowntimeStep[],
+  ): Promise<void> {
 
     const samples: ProgressSample[] = [];
     let forced = false;
@@ -443,6 +475,12 @@ export class Migration {
         forced = true;
         this.deps.onEvent({ type: 'warning', message: `${decision.reason}: forcing stop-and-copy now` });
         await source.migrateSetParameters({ 'downtime-limit': FORCE_SWITCHOVER_DOWNTIME_LIMIT_MS });
+      }
+      const step = forced ? undefined : nextDowntimeStep(samples, ladder, downtimeSteps[downtimeSteps.length - 1] as DowntimeStep);
+      if (step) {
+        downtimeSteps.push(step);
+        await source.migrateSetParameters({ 'downtime-limit': step.limitMs });
+        this.deps.onEvent({ type: 'downtime-limit', ...step });
       }
     }
   }
@@ -656,6 +694,12 @@ export class Migration {
     };
   }
 
+  /** The limits QEMU may get, lowest first (one, the limit itself, with the fixed policy). */
+  private downtimeLadder(): number[] {
+    if (this.options.downtimePolicy === 'fixed') return [this.options.downtimeLimitMs];
+    return downtimeLadder({ ceilingMs: this.options.downtimeLimitMs, overheadMs: this.options.downtimeOverhead.overheadMs, overheadSource: this.options.downtimeOverhead.source });
+  }
+
   // --- results ---------------------------------------------------------------------------
 
   private baseResult(checked: Checked) {
@@ -671,16 +715,25 @@ export class Migration {
     };
   }
 
-  private migratedResult(session: Session, info: MigrationInfo | null, replay: ReplayReport | undefined, cleanupWarnings: string[]): MigratedResult {
+  private migratedResult(session: Session, info: MigrationInfo | null, replay: ReplayReport | undefined, cleanupWarnings: string[], steps: DowntimeStep[] = []): MigratedResult {
     const moments = switchoverMoments(this.timeline().qemu);
+    const timings = switchoverTimings(moments, info?.downtime ?? null);
+    const ceilingMs = this.options.downtimeLimitMs;
     return {
       ...this.baseResult(session),
       status: 'migrated',
-      ...switchoverTimings(moments, info?.downtime ?? null),
+      ...timings,
       bytes: info?.ram?.transferred ?? null,
       passes: info?.ram?.['dirty-sync-count'] ?? null,
       replay: replay ? { captured: replay.captured, replayed: replay.replayed, verified: replay.verified } : null,
       cleanupWarnings,
+      downtimePolicy: {
+        ceilingMs,
+        overheadMs: this.options.downtimeOverhead.overheadMs,
+        overheadSource: this.options.downtimeOverhead.source,
+        steps,
+        feltShareOfCeiling: timings.measuredDowntimeMs === null ? null : Math.round((timings.measuredDowntimeMs / ceilingMs) * 100) / 100,
+      },
     };
   }
 

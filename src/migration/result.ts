@@ -91,6 +91,19 @@ interface ResultBase {
   journal: string | null;
 }
 
+/** The downtime policy's account: the ceiling, what QEMU was given step by step, and the felt pause. */
+export interface DowntimePolicyReport {
+  /** --downtime-limit: the ceiling on the pause the guest feels. */
+  ceilingMs: number;
+  /** Subtracted from the ceiling for what QEMU's own figure leaves out, and where it comes from. */
+  overheadMs: number;
+  overheadSource: string;
+  /** The limits QEMU got, in order. */
+  steps: { limitMs: number; pass: number; reason: string }[];
+  /** The felt pause (STOP -> RESUME) as a share of the ceiling, e.g. 0.42; null when not measured. */
+  feltShareOfCeiling: number | null;
+}
+
 export interface ReplaySummary {
   captured: number;
   replayed: number;
@@ -109,6 +122,7 @@ export interface MigratedResult extends ResultBase, SwitchoverTimings {
   cleanupWarnings: string[];
   error: null;
   plan?: undefined;
+  downtimePolicy?: DowntimePolicyReport;
 }
 
 /** `--dry-run`: resolved and preflighted, nothing changed. */

@@ -112,6 +112,7 @@ export class LineProgress implements ProgressDisplay {
     }
     if (event.type === 'rollback') this.line(`  rollback: ${event.step} ${event.ok ? 'done' : `FAILED: ${event.detail ?? 'no reason given'}`}`);
     else if (event.type === 'warning') this.line(`  warning: ${event.message}`);
+    else if (event.type === 'downtime-limit') this.line(`  downtime limit ${event.limitMs} ms: ${event.reason}`);
   }
 
   async stop(_error?: Error): Promise<void> {}

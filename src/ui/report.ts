@@ -571,6 +571,8 @@ function describeEvent(event: MigrationEvent): string {
       return `rollback ${event.step}: ${event.ok ? 'ok' : 'FAILED'}${event.detail ? ` (${event.detail})` : ''}`;
     case 'warning':
       return `warning: ${event.message}`;
+    case 'downtime-limit':
+      return `downtime limit ${event.limitMs} ms: ${event.reason}`;
     case 'log':
       return event.message;
   }

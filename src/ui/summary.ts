@@ -21,6 +21,11 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
     ['passes', summary.passes === null ? '-' : String(summary.passes)],
     );
   }
+  if (summary.status === 'migrated' && summary.downtimePolicy) {
+    const policy = summary.downtimePolicy;
+    const felt = policy.feltShareOfCeiling === null ? 'not measured' : `${Math.round(policy.feltShareOfCeiling * 100)}% of`;
+    rows.push(['downtime ceiling', `${felt} the ${policy.ceilingMs} ms ceiling; QEMU limit ${policy.steps.map((s) => `${s.limitMs}`).join(' -> ')} ms`]);
+  }
   if (summary.replay) {
     rows.push(['VF messages replayed', `${summary.replay.replayed} (captured ${summary.replay.captured})`]);
     rows.push(['VF state verified', summary.replay.verified ? 'yes' : 'NO']);
