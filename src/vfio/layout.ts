@@ -25,6 +25,8 @@ export interface Field<T> {
   /** byte offset in the struct */
   at: number;
   type: Scalar | AnyStruct;
+  /** the member as the kernel header names it, where that differs from `wire` */
+  kernel?: string;
 }
 
 /** A C struct: its name, its size (pads included) and its members; pads read as nothing. */
@@ -38,7 +40,7 @@ export interface Struct<T> {
 export interface AnyStruct {
   name: string;
   size: number;
-  fields: readonly { key: string; wire: string; at: number; type: Scalar | AnyStruct }[];
+  fields: readonly { key: string; wire: string; at: number; type: Scalar | AnyStruct; kernel?: string }[];
 }
 
 /** Typed constructor, so that each `key` is checked against T. */

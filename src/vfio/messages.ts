@@ -178,7 +178,8 @@ const RXQ_INFO = struct<RxQueueInfo>('virtchnl_rxq_info', 40, [
   { key: 'maxPktSize', wire: 'max_pkt_size', at: 16, type: 'u32' },
   { key: 'crcDisable', wire: 'crc_disable', at: 20, type: 'u8' },
   { key: 'rxdid', wire: 'rxdid', at: 21, type: 'u8' },
-  { key: 'flags', wire: 'flags', at: 22, type: 'u8' },
+  // The reference's `flags`; Linux 6.12 calls this byte pad1[0] (the PF ignores it).
+  { key: 'flags', wire: 'flags', at: 22, type: 'u8', kernel: 'pad1[0]' },
   { key: 'dmaRingAddr', wire: 'dma_ring_addr', at: 24, type: 'u64' },
   { key: 'rxSplitPos', wire: 'rx_split_pos', at: 32, type: 's32' },
 ]);

@@ -19,6 +19,7 @@ import { VfIncompatibleError } from './errors.js';
 import { grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
 import { sortedMacs } from './json.js';
 import { encodeRequest, Size, type ApiVersion, type VfRequest } from './messages.js';
+import { isV11 } from './validate.js';
 import { AQ_MAX_BUFFER, capabilityNames, MacType, Op, opcodeName, PromiscFlag } from './opcodes.js';
 import { negotiatedVersion, type VfState } from './state.js';
 import { isMulticastMac } from './wire.js';
@@ -142,7 +143,8 @@ function buildPlan(state: VfState, f: ResolvedFacts): VfRequest[] {
   const version = { ...state.vfVersion };
   const handshake = (): void => {
     plan.push({ opcode: Op.VERSION, version });
-    if (state.active) plan.push({ opcode: Op.GET_VF_RESOURCES, caps: compareVersion(version, { major: 1, minor: 1 }) >= 0 ? (state.requestedCaps ?? 0) : null });
+    // A bitmap only from a VF that announced exactly 1.1 (the kernel's VF_IS_V11).
+    if (state.active) plan.push({ opcode: Op.GET_VF_RESOURCES, caps: isV11(version) ? (state.requestedCaps ?? 0) : null });
   };
   handshake();
   if (!state.active) return plan;

@@ -86,7 +86,7 @@ export function checkMessageFormat(opcode: number, payload: Uint8Array, version:
     const request = decodeRequest(opcode, payload);
     if (request.opcode === Op.GET_VF_RESOURCES) {
       const v = version ?? { major: 1, minor: 0 };
-      const expected = isAtLeast11(v) ? 4 : 0;
+      const expected = isV11(v) ? 4 : 0;
       if (payload.length !== expected) {
         fail('VF_BAD_LENGTH', opcode, 'length', 0, `a ${v.major}.${v.minor} VF sends ${expected} bytes, got ${payload.length}`, Status.ERR_OPCODE_MISMATCH);
       }
@@ -117,8 +117,9 @@ export function defaultRequestContext(overrides: Partial<VfRequestContext> = {})
 /** Opcodes that need no ACTIVE VF. */
 const beforeActive = new Set<number>([Op.VERSION, Op.RESET_VF, Op.GET_VF_RESOURCES]);
 
-function isAtLeast11(v: ApiVersion): boolean {
-  return v.major > 1 || (v.major === 1 && v.minor >= 1);
+/** The kernel's VF_IS_V11: exactly 1.1 (a VF announcing 1.2 or 2.0 sends no bitmap either). */
+export function isV11(v: ApiVersion): boolean {
+  return v.major === 1 && v.minor === 1;
 }
 
 /** Validates one VF -> PF message as the i40e PF would; never throws. */
