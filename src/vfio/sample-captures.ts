@@ -166,14 +166,14 @@ export function buildRequestQueuesCapture(): Buffer {
 }
 
 /**
- * fixtures/captures/iavf-linux-6.12.cap: what a Linux 6.12 iavf sends on an XL710 VF whose
- * PF grants it what i40e 6.12 grants (GET_VF_RESOURCES with IAVF_CAPS_LINUX_6_12), then
- * `ip link set eth0 mtu 9000` (iavf resets its VF and brings it up again with 9018-byte
- * frames), `ip link add link eth0 ... type vlan id 10` (ADD_VLAN: i40e grants no VLAN_V2),
- * `ip link set eth0 promisc on` (unicast and multicast promiscuous: an untrusted VF, so
- * i40e answers SUCCESS and applies nothing) and `ethtool -X eth0 equal 2` (CONFIG_RSS_LUT).
+ * fixtures/captures/iavf-linux-6.12.cap: what a Linux 6.12 iavf sends on an untrusted XL710
+ * VF whose PF grants what i40e 6.12 grants (GET_VF_RESOURCES with IAVF_CAPS_LINUX_6_12),
+ * then `ip link set eth0 mtu 9000` (iavf resets its VF and brings it up again with
+ * 9018-byte frames), `ip link add link eth0 ... type vlan id 10` (ADD_VLAN: i40e grants no
+ * VLAN_V2) and `ethtool -X eth0 equal 2` (CONFIG_RSS_LUT). With `promisc`, also
+ * `ip link set eth0 promisc on` (an untrusted VF: i40e answers SUCCESS and applies nothing).
  */
-export function buildLinux612Capture(): Buffer {
+export function buildLinux612Capture(options: { promisc?: boolean } = {}): Buffer {
   const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 4, vfId: 3, hostMac: SAMPLE_MAC, device: 'xl710' });
   const pf = new RecordingPf(facts, { startNs: START_NS });
   iavfBringUp(pf, SAMPLE_MAC, IAVF_CAPS_LINUX_6_12);
@@ -182,7 +182,7 @@ export function buildLinux612Capture(): Buffer {
   pf.wait(100_000_000n);
   iavfBringUp(pf, SAMPLE_MAC, IAVF_CAPS_LINUX_6_12, 9018);
   pf.send({ opcode: Op.ADD_VLAN, vsiId: 17, vlanIds: [10] });
-  pf.send({ opcode: Op.CONFIG_PROMISCUOUS_MODE, vsiId: 17, flags: PromiscFlag.UNICAST | PromiscFlag.MULTICAST });
+  if (options.promisc) pf.send({ opcode: Op.CONFIG_PROMISCUOUS_MODE, vsiId: 17, flags: PromiscFlag.UNICAST | PromiscFlag.MULTICAST });
   pf.send({ opcode: Op.CONFIG_RSS_LUT, vsiId: 17, lut: Buffer.from(Array.from({ length: 64 }, (_, i) => i % 2)) });
   return pf.toBuffer();
 }

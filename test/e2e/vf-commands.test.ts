@@ -72,6 +72,18 @@ describe('nicmig vf state', () => {
     expect(state.rss.lut).toHaveLength(128);
   });
 
+  it('--explain lists the requests that changed nothing, with the reason', async () => {
+    const text = await runCli(['vf', 'state', runtime, '--explain']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/not applied {2}2 requests\n {2}record 31 ADD_VLAN: ERR_PARAM: .*\n {2}record 73 CONFIG_RSS_HFUNC: ERR_NOT_SUPPORTED: /);
+    const json = await runCli(['vf', 'state', runtime, '--explain', '--json']);
+    const doc = JSON.parse(json.stdout) as { rejections: Array<{ recordIndex: number; name: string; status: number }> };
+    expect(doc.rejections.map((r) => [r.recordIndex, r.name, r.status])).toEqual([
+      [31, 'ADD_VLAN', -5],
+      [73, 'CONFIG_RSS_HFUNC', -64],
+    ]);
+  });
+
   it('refuses a truncated capture with exit 4 unless --partial', async () => {
     const refused = await runCli(['vf', 'state', truncated, '--json']);
     expect(refused.code).toBe(4);
@@ -133,6 +145,13 @@ describe('nicmig vf plan', () => {
       'the VF holds 3 MAC filters; an untrusted VF on the destination may hold 2 (set trust on, or raise the limit)',
       "the destination VF has port VLAN 5, which refuses the guest's 2 VLAN filters",
     ]);
+  });
+
+  it('plans a current Linux guest (iavf 6.12 capabilities) for a default XL710 destination', async () => {
+    const result = await runCli(['vf', 'plan', join(fixtures, 'iavf-linux-6.12.cap'), '--json']);
+    expect(result.code).toBe(0);
+    const plan = JSON.parse(result.stdout) as { messages: Array<{ name: string }> };
+    expect(plan.messages.map((m) => m.name).at(-1)).toBe('ENABLE_QUEUES');
   });
 
   it('a file that is not a capture fails with CAPTURE_BAD_MAGIC', async () => {

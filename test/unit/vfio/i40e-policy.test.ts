@@ -10,7 +10,7 @@ import { applyVfRequest } from '../../../src/vfio/pf-model.js';
 import { compareVfToDestination, planReplay } from '../../../src/vfio/plan.js';
 import { RecordingPf } from '../../../src/vfio/recorder.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
-import { iavfBringUp, IAVF_CAPS, IAVF_CAPS_LINUX_6_12, SAMPLE_MAC } from '../../../src/vfio/sample-captures.js';
+import { buildLinux612Capture, iavfBringUp, IAVF_CAPS, IAVF_CAPS_LINUX_6_12, SAMPLE_MAC } from '../../../src/vfio/sample-captures.js';
 import { freshVfState, type VfState } from '../../../src/vfio/state.js';
 import { checkMessageFormat, validateVfRequest, defaultRequestContext } from '../../../src/vfio/validate.js';
 import { compareStates } from '../../../src/vfio/verify.js';
@@ -66,31 +66,52 @@ describe('what i40e grants (i40e_vc_get_vf_resources_msg, Linux 6.12)', () => {
 });
 
 describe('iavf-linux-6.12.cap: a current Linux guest', () => {
-  const reduction = reduceCapture(parseCapture(fixture('iavf-linux-6.12.cap')).records, { sourceTrusted: false });
+  const reduction = reduceCapture(parseCapture(fixture('iavf-linux-6.12.cap')).records);
   const { state } = reduction;
+  /** The same guest, which also turned promiscuous mode on, on an untrusted source VF. */
+  const promiscuous = reduceCapture(parseCapture(buildLinux612Capture({ promisc: true })).records, { sourceTrusted: false }).state;
 
   it('holds what i40e granted: ADV_LINK_SPEED, ENCAP and ADQ among them', () => {
     expect(state.requestedCaps).toBe(IAVF_CAPS_LINUX_6_12);
+    expect(IAVF_CAPS_LINUX_6_12).toBe(0x1abd8cf9); // as docs/virtchnl-kernel.md and the fixtures README say
     expect(names(state.resources?.capFlags ?? 0)).toEqual(['ADQ', 'ADV_LINK_SPEED', 'ENCAP', 'L2', 'REQ_QUEUES', 'RSS_PF', 'VLAN']);
     expect(reduction.rejections).toEqual([]);
   });
 
-  it('is planned for a default destination (it was refused as incompatible before)', () => {
-    const plan = planReplay(state, defaultDestinationFacts());
-    expect(plan.map((m) => m.name)).toContain('CONFIG_PROMISCUOUS_MODE');
+  it('is planned for a default destination (it was refused as incompatible before) and the replay rebuilds it', () => {
     expect(compareVfToDestination(state, defaultDestinationFacts())).toEqual([]);
+    expect(planReplay(state, defaultDestinationFacts()).map((m) => m.name)).toEqual([
+      'VERSION',
+      'GET_VF_RESOURCES',
+      'CONFIG_VSI_QUEUES',
+      'CONFIG_IRQ_MAP',
+      'ADD_ETH_ADDR',
+      'ADD_VLAN',
+      'CONFIG_RSS_KEY',
+      'CONFIG_RSS_LUT',
+      'SET_RSS_HENA',
+      'ENABLE_QUEUES',
+    ]);
+    expect(compareStates(state, replay(state, defaultDestinationFacts({ vsiId: 17 })))).toEqual([]);
+    expect(state.queuePairs.get(0)?.rx.maxPktSize).toBe(9018);
   });
 
-  it('keeps the promiscuous request an untrusted source applied nothing for, and an untrusted destination answers it the same way', () => {
-    expect(state.promiscRequested).toEqual({ unicast: true, multicast: true });
-    expect(state.promisc).toEqual({ unicast: false, multicast: false });
-    const facts = defaultDestinationFacts({ vsiId: state.resources?.vsiId ?? 0 });
-    expect(compareStates(state, replay(state, facts))).toEqual([]);
+  it('keeps the promiscuous request an untrusted source applied nothing for; the plan replays it and an untrusted destination answers it the same way', () => {
+    expect(promiscuous.promiscRequested).toEqual({ unicast: true, multicast: true });
+    expect(promiscuous.promisc).toEqual({ unicast: false, multicast: false });
+    const facts = defaultDestinationFacts({ vsiId: 17 });
+    expect(planReplay(promiscuous, facts).map((m) => m.name)).toContain('CONFIG_PROMISCUOUS_MODE');
+    expect(compareStates(promiscuous, replay(promiscuous, facts))).toEqual([]);
   });
 
   it('a trusted destination would apply what the untrusted source did not: a difference', () => {
-    const facts = defaultDestinationFacts({ vsiId: state.resources?.vsiId ?? 0, trusted: true });
-    expect(compareStates(state, replay(state, facts)).map((d) => d.field)).toEqual(['promisc.unicast', 'promisc.multicast']);
+    const facts = defaultDestinationFacts({ vsiId: 17, trusted: true });
+    expect(compareStates(promiscuous, replay(promiscuous, facts)).map((d) => d.field)).toEqual(['promisc.unicast', 'promisc.multicast']);
+  });
+
+  it('read as a trusted source, the applied promiscuous mode is refused for an untrusted destination, with the difference named', () => {
+    const trusted = reduceCapture(parseCapture(buildLinux612Capture({ promisc: true })).records).state;
+    expect(compareVfToDestination(trusted, defaultDestinationFacts())).toEqual([expect.objectContaining({ field: 'trusted', source: true, destination: false })]);
   });
 
   it('an XL710 source refuses nothing an X722 destination takes, but not the other way round', () => {
