@@ -83,10 +83,6 @@ export function opcodeName(opcode: number): string {
   return opNames.get(opcode) ?? `OP_${opcode}`;
 }
 
-export function isKnownOpcode(opcode: number): boolean {
-  return opNames.has(opcode) && opcode !== Op.RSVD;
-}
-
 /** virtchnl status codes (s32) the PF answers with. */
 export const Status = {
   SUCCESS: 0,
