@@ -1,6 +1,8 @@
 /** `vf state` and `vf plan` as text for a terminal. */
 import type { VfStateJson } from './json.js';
 import type { PlannedMessage } from './plan.js';
+import type { Rejection, ReductionNote } from './reduce.js';
+import { statusName } from './opcodes.js';
 
 function queues(bitmap: number): string {
   const ids: number[] = [];
@@ -26,7 +28,11 @@ export function formatState(s: VfStateJson): string {
   lines.push(`irq map      ${s.irqMap.map((m) => `v${m.vectorId}: rx ${queues(m.rxqMap)} tx ${queues(m.txqMap)}`).join('; ') || 'none'}`);
   lines.push(`MAC filters  ${s.macs.map((m) => `${m.addr} (${m.type})`).join(', ') || 'none'}`);
   lines.push(`VLAN filters ${s.vlans.join(', ') || 'none'}`);
-  lines.push(`promiscuous  unicast ${s.promisc.unicast ? 'on' : 'off'}, multicast ${s.promisc.multicast ? 'on' : 'off'}`);
+  const asked = s.promiscRequested;
+  const differs = asked.unicast !== s.promisc.unicast || asked.multicast !== s.promisc.multicast;
+  lines.push(
+    `promiscuous  unicast ${s.promisc.unicast ? 'on' : 'off'}, multicast ${s.promisc.multicast ? 'on' : 'off'}${differs ? ` (asked: unicast ${asked.unicast ? 'on' : 'off'}, multicast ${asked.multicast ? 'on' : 'off'}; an untrusted VF applies nothing)` : ''}`,
+  );
   lines.push(
     `RSS          key ${s.rss.key ? `${s.rss.key.length / 2} bytes` : 'not set'}, LUT ${s.rss.lut ? `${s.rss.lut.length / 2} entries` : 'not set'}, HENA ${s.rss.hena ?? 'not set'}, hash function ${s.rss.hfunc ?? 'not set'}`,
   );
@@ -43,5 +49,13 @@ export function formatState(s: VfStateJson): string {
 export function formatPlan(messages: readonly PlannedMessage[], stateSize: number, historyLength: number): string {
   const lines = messages.map((m, i) => `${String(i + 1).padStart(3)}  ${m.name.padEnd(24)} ${String(m.payload.length).padStart(5)} bytes`);
   lines.push(`${messages.length} messages rebuild a state of ${stateSize} entries; replaying the whole log since the last reset would take ${historyLength}`);
+  return lines.join('\n');
+}
+
+/** `vf state --explain`: the requests that changed nothing, then the anomalies. */
+export function formatRejections(rejections: readonly Rejection[], notes: readonly ReductionNote[]): string {
+  const lines = [`not applied  ${rejections.length === 0 ? 'none' : `${rejections.length} request${rejections.length === 1 ? '' : 's'}`}`];
+  for (const r of rejections) lines.push(`  record ${r.recordIndex} ${r.name}: ${r.status === null ? 'no reply' : statusName(r.status)}: ${r.reason}`);
+  for (const n of notes) lines.push(`note         record ${n.recordIndex}: ${n.message}`);
   return lines.join('\n');
 }

@@ -28,6 +28,8 @@ const FactsSchema = z.looseObject({
   'default-queue-pairs': z.number().int(),
   'max-vectors': z.number().int(),
   'max-mtu': z.number().int().nullable(),
+  /** absent from hosts older than the per-device policy: XL710 */
+  device: z.enum(['xl710', 'x722']).optional(),
 });
 
 export const I40evfDeviceInfoSchema = z.looseObject({
@@ -129,6 +131,7 @@ export function destinationFacts(device: I40evfDeviceInfo): DestinationFacts {
     defaultQueuePairs: f['default-queue-pairs'],
     maxVectors: f['max-vectors'],
     ...(f['max-mtu'] === null ? {} : { maxMtu: f['max-mtu'] }),
+    ...(f.device === undefined ? {} : { device: f.device }),
     vfId: device.vf,
   };
 }

@@ -37,6 +37,8 @@ export interface VfStateJson {
   macs: MacJson[];
   vlans: number[];
   promisc: { unicast: boolean; multicast: boolean };
+  /** what the guest asked for (the PF applies nothing for an untrusted VF) */
+  promiscRequested: { unicast: boolean; multicast: boolean };
   rss: { key: string | null; lut: string | null; hena: string | null; hfunc: number | null };
   vlanStripping: boolean | null;
   requestedQueuePairs: number | null;
@@ -96,6 +98,7 @@ export function stateToJson(state: VfState, counters?: ReductionCounters): VfSta
     macs: sortedMacs(state),
     vlans: [...state.vlans].sort((a, b) => a - b),
     promisc: { ...state.promisc },
+    promiscRequested: { ...state.promiscRequested },
     rss: {
       key: state.rss.key?.toString('hex') ?? null,
       lut: state.rss.lut?.toString('hex') ?? null,

@@ -83,10 +83,6 @@ export function opcodeName(opcode: number): string {
   return opNames.get(opcode) ?? `OP_${opcode}`;
 }
 
-export function isKnownOpcode(opcode: number): boolean {
-  return opNames.has(opcode) && opcode !== Op.RSVD;
-}
-
 /** virtchnl status codes (s32) the PF answers with. */
 export const Status = {
   SUCCESS: 0,
@@ -107,7 +103,7 @@ export function statusName(status: number): string {
   return statusNames.get(status) ?? `STATUS_${status}`;
 }
 
-/** vf_cap_flags bits. */
+/** vf_cap_flags bits (VIRTCHNL_VF_OFFLOAD_* and VIRTCHNL_VF_CAP_* of the 6.12 header). */
 export const Cap = {
   L2: 0x1,
   RDMA: 0x2,
@@ -115,10 +111,22 @@ export const Cap = {
   RSS_REG: 0x10,
   WB_ON_ITR: 0x20,
   REQ_QUEUES: 0x40,
+  ADV_LINK_SPEED: 0x80,
+  CRC: 0x400,
+  TC_U32: 0x800,
+  VLAN_V2: 0x8000,
   VLAN: 0x10000,
   RX_POLLING: 0x20000,
   RSS_PCTYPE_V2: 0x40000,
   RSS_PF: 0x80000,
+  ENCAP: 0x100000,
+  ENCAP_CSUM: 0x200000,
+  RX_ENCAP_CSUM: 0x400000,
+  ADQ: 0x800000,
+  USO: 0x2000000,
+  RX_FLEX_DESC: 0x4000000,
+  ADV_RSS_PF: 0x8000000,
+  FDIR_PF: 0x10000000,
 } as const;
 
 /** Names of the set capability bits; unknown bits as `0x...`. */

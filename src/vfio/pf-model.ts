@@ -4,7 +4,7 @@
  * state") use it; it shares `applyAccepted` with the reducer.
  */
 import { VirtchnlError } from './errors.js';
-import { resolveFacts, LEGACY_VF_CAPS, type DestinationFacts, type ResolvedFacts } from './facts.js';
+import { grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
 import { encodeReply, type PfReply, type VfRequest } from './messages.js';
 import { EventCode, EventSeverity, I40E, Op, Status, VSI_TYPE_SRIOV } from './opcodes.js';
 import { applyAccepted, cloneVfState, type VfState } from './state.js';
@@ -61,12 +61,10 @@ export function applyVfRequest(state: VfState, opcode: number, payload: Uint8Arr
     applyAccepted(next, request, null);
     return { state: next, status: Status.SUCCESS, reply: null, error: null, reset: true };
   }
-  if (request.opcode === Op.CONFIG_PROMISCUOUS_MODE && !f.trusted) {
-    // i40e lies to an untrusted VF on purpose: SUCCESS, and nothing changes.
-    return { state, status: Status.SUCCESS, reply: Buffer.alloc(0), error: null, reset: false };
-  }
+  // An untrusted VF's promiscuous request: i40e lies on purpose, SUCCESS and nothing
+  // applied; the state keeps what was asked (applyAccepted with trusted: false).
   const reply = replyFor(request, next, f);
-  applyAccepted(next, request, reply);
+  applyAccepted(next, request, reply, { trusted: f.trusted });
   if (request.opcode === Op.RESET_VF) return { state: next, status: Status.SUCCESS, reply: null, error: null, reset: true };
   return { state: next, status: Status.SUCCESS, reply: reply ? encodeReply(reply) : Buffer.alloc(0), error: null, reset: false };
 }
@@ -76,7 +74,7 @@ function replyFor(request: VfRequest, state: VfState, f: ResolvedFacts): PfReply
     case Op.VERSION:
       return { opcode: Op.VERSION, version: { ...f.apiVersion } };
     case Op.GET_VF_RESOURCES: {
-      const asked = 'caps' in request && request.caps !== null ? request.caps : LEGACY_VF_CAPS;
+      const asked = 'caps' in request ? request.caps : null;
       const queuePairs = Math.min(state.requestedQueuePairs ?? f.defaultQueuePairs, f.numQueuePairs);
       return {
         opcode: Op.GET_VF_RESOURCES,
@@ -84,7 +82,7 @@ function replyFor(request: VfRequest, state: VfState, f: ResolvedFacts): PfReply
           numQueuePairs: queuePairs,
           maxVectors: f.maxVectors,
           maxMtu: f.maxMtu,
-          vfCapFlags: (asked & f.supportedCaps) >>> 0,
+          vfCapFlags: grantCapabilities(asked, f.device, { portVlan: f.portVlan, supported: f.supportedCaps }),
           rssKeySize: f.rssKeySize,
           rssLutSize: f.rssLutSize,
           vsis: [{ vsiId: f.vsiId, numQueuePairs: queuePairs, vsiType: VSI_TYPE_SRIOV, qsetHandle: f.vsiId, defaultMacAddr: f.hostMac?.toLowerCase() ?? '00:00:00:00:00:00' }],

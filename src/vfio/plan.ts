@@ -10,15 +10,16 @@
  *                                         destination's default; the PF resets the VF
  *   CONFIG_VSI_QUEUES, CONFIG_IRQ_MAP     rings and interrupts, before any enable
  *   ADD_ETH_ADDR (primary first), ADD_VLAN   filters, split to <= 4096 bytes
- *   CONFIG_PROMISCUOUS_MODE               if set (needs trust)
+ *   CONFIG_PROMISCUOUS_MODE               if the guest asked (an untrusted PF applies nothing)
  *   CONFIG_RSS_KEY, CONFIG_RSS_LUT, SET_RSS_HENA, CONFIG_RSS_HFUNC   if set
  *   ENABLE/DISABLE_VLAN_STRIPPING         if the guest set it
  *   ENABLE_QUEUES                         last: no packet flows before everything is in place
  */
 import { VfIncompatibleError } from './errors.js';
-import { resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
+import { grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
 import { sortedMacs } from './json.js';
 import { encodeRequest, Size, type ApiVersion, type VfRequest } from './messages.js';
+import { isV11 } from './validate.js';
 import { AQ_MAX_BUFFER, capabilityNames, MacType, Op, opcodeName, PromiscFlag } from './opcodes.js';
 import { negotiatedVersion, type VfState } from './state.js';
 import { isMulticastMac } from './wire.js';
@@ -46,49 +47,83 @@ function compareVersion(a: ApiVersion, b: ApiVersion): number {
 
 const macTypeCode = { legacy: MacType.LEGACY, primary: MacType.PRIMARY, extra: MacType.EXTRA } as const;
 
-/** Why the state cannot be rebuilt on the destination, one sentence each; empty when it can. */
-export function checkCompatibility(state: VfState, facts: DestinationFacts): string[] {
+/**
+ * One way the destination VF cannot hold what the source VF holds: `field` names it,
+ * `source` what the source VF holds, `destination` what the destination PF grants or allows.
+ */
+export interface DestinationDifference {
+  field: string;
+  source: string | number | boolean | null;
+  destination: string | number | boolean | null;
+  message: string;
+}
+
+/**
+ * What the source VF holds (capabilities, queue pairs, MSI-X vectors, RSS sizes, filters,
+ * MTU, port VLAN, trust, host MAC) against what the destination PF would grant its VF, from
+ * the destination host's facts; empty when the state can be rebuilt there. Pure: preflight
+ * calls it with the destination's facts before the guest stops.
+ */
+export function compareVfToDestination(state: VfState, facts: DestinationFacts): DestinationDifference[] {
   const f = resolveFacts(facts);
-  const reasons: string[] = [];
+  const out: DestinationDifference[] = [];
+  const add = (field: string, source: DestinationDifference['source'], destination: DestinationDifference['destination'], message: string): void => {
+    out.push({ field, source, destination, message });
+  };
   for (const [opcode, count] of state.unmodelled) {
-    reasons.push(`the guest used ${opcodeName(opcode)} (${count} accepted message${count === 1 ? '' : 's'}), which nicmig cannot rebuild`);
+    add(`unmodelled.${opcodeName(opcode)}`, count, null, `the guest used ${opcodeName(opcode)} (${count} accepted message${count === 1 ? '' : 's'}), which nicmig cannot rebuild`);
   }
   const version = negotiatedVersion(state);
   if (version && compareVersion(version, f.apiVersion) > 0) {
-    reasons.push(`the guest driver negotiated virtchnl ${version.major}.${version.minor}; the destination PF speaks only ${f.apiVersion.major}.${f.apiVersion.minor}`);
+    add('version', `${version.major}.${version.minor}`, `${f.apiVersion.major}.${f.apiVersion.minor}`, `the guest driver negotiated virtchnl ${version.major}.${version.minor}; the destination PF speaks only ${f.apiVersion.major}.${f.apiVersion.minor}`);
   }
   const r = state.resources;
   if (r) {
-    if (r.numQueuePairs > f.numQueuePairs) reasons.push(`the VF has ${r.numQueuePairs} queue pairs; the destination VF can have at most ${f.numQueuePairs}`);
-    if (r.maxVectors > f.maxVectors) reasons.push(`the VF has ${r.maxVectors} interrupt vectors; the destination VF has ${f.maxVectors}`);
-    const missingCaps = (r.capFlags & ~f.supportedCaps) >>> 0;
-    if (missingCaps !== 0) reasons.push(`the destination PF cannot grant capabilities ${capabilityNames(missingCaps).join(', ')} that the guest was given`);
-    if (r.maxMtu > f.maxMtu) reasons.push(`the guest may use an MTU up to ${r.maxMtu}; the destination allows ${f.maxMtu}`);
+    if (r.numQueuePairs > f.numQueuePairs) add('resources.numQueuePairs', r.numQueuePairs, f.numQueuePairs, `the VF has ${r.numQueuePairs} queue pairs; the destination VF can have at most ${f.numQueuePairs}`);
+    if (r.maxVectors > f.maxVectors) add('resources.maxVectors', r.maxVectors, f.maxVectors, `the VF has ${r.maxVectors} interrupt vectors; the destination VF has ${f.maxVectors}`);
+    const destinationGrant = grantCapabilities(state.requestedCaps, f.device, { portVlan: f.portVlan, supported: f.supportedCaps });
+    const missingCaps = (r.capFlags & ~destinationGrant) >>> 0;
+    if (missingCaps !== 0) {
+      add(
+        'capabilities.granted',
+        capabilityNames(r.capFlags).join(' '),
+        capabilityNames(destinationGrant).join(' '),
+        `the destination PF (${f.device}) would not grant capabilities ${capabilityNames(missingCaps).join(', ')} that the guest was given for the same request`,
+      );
+    }
+    if (r.maxMtu > f.maxMtu) add('resources.maxMtu', r.maxMtu, f.maxMtu, `the guest may use an MTU up to ${r.maxMtu}; the destination allows ${f.maxMtu}`);
   }
   if (!f.trusted && state.macs.size > f.maxMacFilters) {
-    reasons.push(`the VF holds ${state.macs.size} MAC filters; an untrusted VF on the destination may hold ${f.maxMacFilters} (set trust on, or raise the limit)`);
+    add('macs', state.macs.size, f.maxMacFilters, `the VF holds ${state.macs.size} MAC filters; an untrusted VF on the destination may hold ${f.maxMacFilters} (set trust on, or raise the limit)`);
   }
   if (!f.trusted && state.vlans.size > f.maxVlanFilters) {
-    reasons.push(`the VF holds ${state.vlans.size} VLAN filters; an untrusted VF on the destination may hold ${f.maxVlanFilters} (set trust on)`);
+    add('vlans', state.vlans.size, f.maxVlanFilters, `the VF holds ${state.vlans.size} VLAN filters; an untrusted VF on the destination may hold ${f.maxVlanFilters} (set trust on)`);
   }
   if (f.portVlan !== undefined && f.portVlan !== null && state.vlans.size > 0) {
-    reasons.push(`the destination VF has port VLAN ${f.portVlan}, which refuses the guest's ${state.vlans.size} VLAN filter${state.vlans.size === 1 ? '' : 's'}`);
+    add('portVlan', null, f.portVlan, `the destination VF has port VLAN ${f.portVlan}, which refuses the guest's ${state.vlans.size} VLAN filter${state.vlans.size === 1 ? '' : 's'}`);
   }
   if (!f.trusted && (state.promisc.unicast || state.promisc.multicast)) {
+    // Only what the source PF applied: an untrusted source VF's request applied nothing,
+    // and an untrusted destination answers the replayed request the same way.
     const modes = [state.promisc.unicast ? 'unicast' : '', state.promisc.multicast ? 'multicast' : ''].filter(Boolean).join(' and ');
-    reasons.push(`the guest has ${modes} promiscuous mode on, which needs a trusted VF on the destination`);
+    add('trusted', true, false, `the source PF applied ${modes} promiscuous mode (a trusted VF); an untrusted destination VF would answer the request and apply nothing`);
   }
   if (!f.trusted && f.hostMac) {
     const host = f.hostMac.toLowerCase();
     for (const [addr] of state.macs) {
-      if (!isMulticastMac(addr) && addr !== host) reasons.push(`the destination host set the VF's MAC to ${host}; an untrusted VF cannot use unicast MAC ${addr}`);
+      if (!isMulticastMac(addr) && addr !== host) add(`macs.${addr}`, addr, host, `the destination host set the VF's MAC to ${host}; an untrusted VF cannot use unicast MAC ${addr}`);
     }
   }
-  if (state.rss.key && state.rss.key.length !== f.rssKeySize) reasons.push(`the RSS key is ${state.rss.key.length} bytes; the destination PF takes ${f.rssKeySize}`);
-  if (state.rss.lut && state.rss.lut.length !== f.rssLutSize) reasons.push(`the RSS LUT has ${state.rss.lut.length} entries; the destination PF takes ${f.rssLutSize}`);
+  if (state.rss.key && state.rss.key.length !== f.rssKeySize) add('rss.keySize', state.rss.key.length, f.rssKeySize, `the RSS key is ${state.rss.key.length} bytes; the destination PF takes ${f.rssKeySize}`);
+  if (state.rss.lut && state.rss.lut.length !== f.rssLutSize) add('rss.lutSize', state.rss.lut.length, f.rssLutSize, `the RSS LUT has ${state.rss.lut.length} entries; the destination PF takes ${f.rssLutSize}`);
   const usedVector = Math.max(-1, ...state.irqMap.keys());
-  if (usedVector >= f.maxVectors && !(r && r.maxVectors > f.maxVectors)) reasons.push(`the guest maps interrupt vector ${usedVector}; the destination VF has ${f.maxVectors} vectors`);
-  return reasons;
+  if (usedVector >= f.maxVectors && !(r && r.maxVectors > f.maxVectors)) add('irqMap', usedVector, f.maxVectors, `the guest maps interrupt vector ${usedVector}; the destination VF has ${f.maxVectors} vectors`);
+  return out;
+}
+
+/** Why the state cannot be rebuilt on the destination, one sentence each; empty when it can. */
+export function checkCompatibility(state: VfState, facts: DestinationFacts): string[] {
+  return compareVfToDestination(state, facts).map((d) => d.message);
 }
 
 /**
@@ -108,7 +143,8 @@ function buildPlan(state: VfState, f: ResolvedFacts): VfRequest[] {
   const version = { ...state.vfVersion };
   const handshake = (): void => {
     plan.push({ opcode: Op.VERSION, version });
-    if (state.active) plan.push({ opcode: Op.GET_VF_RESOURCES, caps: compareVersion(version, { major: 1, minor: 1 }) >= 0 ? (state.requestedCaps ?? 0) : null });
+    // A bitmap only from a VF that announced exactly 1.1 (the kernel's VF_IS_V11).
+    if (state.active) plan.push({ opcode: Op.GET_VF_RESOURCES, caps: isV11(version) ? (state.requestedCaps ?? 0) : null });
   };
   handshake();
   if (!state.active) return plan;
@@ -133,8 +169,9 @@ function buildPlan(state: VfState, f: ResolvedFacts): VfRequest[] {
   }
   const vlans = [...state.vlans].sort((a, b) => a - b);
   for (const group of chunks(vlans, maxListElements(Size.LIST_HEADER, Size.VLAN_ID))) plan.push({ opcode: Op.ADD_VLAN, vsiId, vlanIds: group });
-  if (state.promisc.unicast || state.promisc.multicast) {
-    plan.push({ opcode: Op.CONFIG_PROMISCUOUS_MODE, vsiId, flags: (state.promisc.unicast ? PromiscFlag.UNICAST : 0) | (state.promisc.multicast ? PromiscFlag.MULTICAST : 0) });
+  const promisc = state.promiscRequested;
+  if (promisc.unicast || promisc.multicast) {
+    plan.push({ opcode: Op.CONFIG_PROMISCUOUS_MODE, vsiId, flags: (promisc.unicast ? PromiscFlag.UNICAST : 0) | (promisc.multicast ? PromiscFlag.MULTICAST : 0) });
   }
   if (state.rss.key) plan.push({ opcode: Op.CONFIG_RSS_KEY, vsiId, key: state.rss.key });
   if (state.rss.lut) plan.push({ opcode: Op.CONFIG_RSS_LUT, vsiId, lut: state.rss.lut });
@@ -154,7 +191,7 @@ export function stateSize(state: VfState): number {
     state.irqMap.size +
     state.macs.size +
     state.vlans.size +
-    (state.promisc.unicast || state.promisc.multicast ? 1 : 0) +
+    (state.promiscRequested.unicast || state.promiscRequested.multicast ? 1 : 0) +
     [state.rss.key, state.rss.lut, state.rss.hena, state.rss.hfunc, state.vlanStripping].filter((v) => v !== null).length +
     (state.enabledQueues.rx !== 0 || state.enabledQueues.tx !== 0 ? 1 : 0)
   );

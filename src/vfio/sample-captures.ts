@@ -10,8 +10,34 @@ import { Cap, MacType, Op, PromiscFlag, RssAlgorithm } from './opcodes.js';
 import { RecordingPf } from './recorder.js';
 import { RECORD_HEADER_SIZE, parseCapture } from './capture.js';
 
-/** Capabilities a current iavf asks for (those the reference names). */
+/** Capabilities the simulated guest asks for (those the reference names). */
 export const IAVF_CAPS = Cap.L2 | Cap.RSS_PF | Cap.RSS_AQ | Cap.RSS_REG | Cap.VLAN | Cap.WB_ON_ITR | Cap.REQ_QUEUES | Cap.RSS_PCTYPE_V2 | Cap.RX_POLLING;
+
+/**
+ * What Linux 6.12's iavf asks GET_VF_RESOURCES for: the `caps` of iavf_send_vf_config_msg()
+ * (drivers/net/ethernet/intel/iavf/iavf_virtchnl.c), every bit the 6.12 header defines that
+ * iavf sets. i40e grants L2, ADV_LINK_SPEED, VLAN, RSS_PF, ENCAP, REQ_QUEUES and ADQ of it on
+ * an XL710 (RSS_PCTYPE_V2, ENCAP_CSUM and WB_ON_ITR too on an X722).
+ */
+export const IAVF_CAPS_LINUX_6_12 =
+  Cap.L2 |
+  Cap.RSS_PF |
+  Cap.RSS_AQ |
+  Cap.RSS_REG |
+  Cap.VLAN |
+  Cap.WB_ON_ITR |
+  Cap.RSS_PCTYPE_V2 |
+  Cap.ENCAP |
+  Cap.TC_U32 |
+  Cap.VLAN_V2 |
+  Cap.CRC |
+  Cap.ENCAP_CSUM |
+  Cap.REQ_QUEUES |
+  Cap.ADQ |
+  Cap.USO |
+  Cap.FDIR_PF |
+  Cap.ADV_RSS_PF |
+  Cap.ADV_LINK_SPEED;
 
 export const SAMPLE_MAC = '52:54:00:a1:b2:c3';
 /** The source host of the fixtures: a trusted VF whose MAC the host set. */
@@ -23,7 +49,7 @@ export function sampleRssKey(): Buffer {
   return Buffer.from(Array.from({ length: 52 }, (_, i) => (i * 37 + 11) & 0xff));
 }
 
-function queuePair(vsiId: number, queueId: number): QueuePairInfo {
+function queuePair(vsiId: number, queueId: number, maxPktSize = 1526): QueuePairInfo {
   const base = 0x1_2340_0000n + BigInt(queueId) * 0x10000n;
   return {
     txq: { vsiId, queueId, ringLen: 512, headwbEnabled: 0, dmaRingAddr: base, dmaHeadwbAddr: 0n },
@@ -34,7 +60,7 @@ function queuePair(vsiId: number, queueId: number): QueuePairInfo {
       hdrSize: 0,
       splithdrEnabled: 0,
       databufferSize: 3072,
-      maxPktSize: 1526,
+      maxPktSize,
       crcDisable: 0,
       rxdid: 1,
       flags: 0,
@@ -49,9 +75,9 @@ function queuePair(vsiId: number, queueId: number): QueuePairInfo {
  * the primary MAC, the IRQ map (one vector per queue pair plus vector 0 for the admin
  * queue, listed last), the queues, ENABLE_QUEUES, then RSS.
  */
-export function iavfBringUp(pf: RecordingPf, mac = SAMPLE_MAC): void {
+export function iavfBringUp(pf: RecordingPf, mac = SAMPLE_MAC, caps: number = IAVF_CAPS, maxPktSize = 1526): void {
   pf.send({ opcode: Op.VERSION, version: { major: 1, minor: 1 } });
-  pf.send({ opcode: Op.GET_VF_RESOURCES, caps: IAVF_CAPS });
+  pf.send({ opcode: Op.GET_VF_RESOURCES, caps });
   const resources = pf.state.resources;
   if (!resources) throw new Error('GET_VF_RESOURCES was refused');
   const { vsiId, numQueuePairs } = resources;
@@ -65,7 +91,7 @@ export function iavfBringUp(pf: RecordingPf, mac = SAMPLE_MAC): void {
   }
   vecmap.push({ vsiId, vectorId: 0, rxqMap: 0, txqMap: 0, rxitrIdx: 0, txitrIdx: 0 });
   pf.send({ opcode: Op.CONFIG_IRQ_MAP, vectors: vecmap });
-  pf.send({ opcode: Op.CONFIG_VSI_QUEUES, vsiId, queuePairs: Array.from({ length: numQueuePairs }, (_, q) => queuePair(vsiId, q)) });
+  pf.send({ opcode: Op.CONFIG_VSI_QUEUES, vsiId, queuePairs: Array.from({ length: numQueuePairs }, (_, q) => queuePair(vsiId, q, maxPktSize)) });
   const all = 2 ** numQueuePairs - 1;
   pf.send({ opcode: Op.ENABLE_QUEUES, vsiId, rxQueues: all, txQueues: all });
   pf.send({ opcode: Op.GET_RSS_HENA_CAPS });
@@ -139,6 +165,28 @@ export function buildRequestQueuesCapture(): Buffer {
   return pf.toBuffer();
 }
 
+/**
+ * fixtures/captures/iavf-linux-6.12.cap: what a Linux 6.12 iavf sends on an untrusted XL710
+ * VF whose PF grants what i40e 6.12 grants (GET_VF_RESOURCES with IAVF_CAPS_LINUX_6_12),
+ * then `ip link set eth0 mtu 9000` (iavf resets its VF and brings it up again with
+ * 9018-byte frames), `ip link add link eth0 ... type vlan id 10` (ADD_VLAN: i40e grants no
+ * VLAN_V2) and `ethtool -X eth0 equal 2` (CONFIG_RSS_LUT). With `promisc`, also
+ * `ip link set eth0 promisc on` (an untrusted VF: i40e answers SUCCESS and applies nothing).
+ */
+export function buildLinux612Capture(options: { promisc?: boolean } = {}): Buffer {
+  const facts = defaultDestinationFacts({ vsiId: 17, trusted: false, numQueuePairs: 4, vfId: 3, hostMac: SAMPLE_MAC, device: 'xl710' });
+  const pf = new RecordingPf(facts, { startNs: START_NS });
+  iavfBringUp(pf, SAMPLE_MAC, IAVF_CAPS_LINUX_6_12);
+  pf.wait(3_000_000_000n);
+  pf.send({ opcode: Op.RESET_VF });
+  pf.wait(100_000_000n);
+  iavfBringUp(pf, SAMPLE_MAC, IAVF_CAPS_LINUX_6_12, 9018);
+  pf.send({ opcode: Op.ADD_VLAN, vsiId: 17, vlanIds: [10] });
+  if (options.promisc) pf.send({ opcode: Op.CONFIG_PROMISCUOUS_MODE, vsiId: 17, flags: PromiscFlag.UNICAST | PromiscFlag.MULTICAST });
+  pf.send({ opcode: Op.CONFIG_RSS_LUT, vsiId: 17, lut: Buffer.from(Array.from({ length: 64 }, (_, i) => i % 2)) });
+  return pf.toBuffer();
+}
+
 /** fixtures/captures/truncated.cap: the runtime capture cut 5 bytes into record 20's payload. */
 export function buildTruncatedCapture(): Buffer {
   const full = buildRuntimeCapture();
@@ -154,6 +202,7 @@ export function buildFixtureCaptures(): Record<string, Buffer> {
     'iavf-init.cap': buildInitCapture(),
     'iavf-runtime.cap': buildRuntimeCapture(),
     'request-queues.cap': buildRequestQueuesCapture(),
+    'iavf-linux-6.12.cap': buildLinux612Capture(),
     'truncated.cap': buildTruncatedCapture(),
   };
 }

@@ -60,7 +60,10 @@ export interface VfState {
   /** MAC filters the VF added, by address */
   macs: Map<string, MacTypeName>;
   vlans: Set<number>;
+  /** promiscuous modes the PF applied (an untrusted VF's request applies nothing) */
   promisc: { unicast: boolean; multicast: boolean };
+  /** promiscuous modes the guest last asked for and was answered SUCCESS (what a replay sends) */
+  promiscRequested: { unicast: boolean; multicast: boolean };
   rss: RssState;
   /** null: never set since the last reset (the PF default applies) */
   vlanStripping: boolean | null;
@@ -83,6 +86,7 @@ export function freshVfState(requestedQueuePairs: number | null = null): VfState
     macs: new Map(),
     vlans: new Set(),
     promisc: { unicast: false, multicast: false },
+    promiscRequested: { unicast: false, multicast: false },
     rss: { key: null, lut: null, hena: null, hfunc: null },
     vlanStripping: null,
     requestedQueuePairs,
@@ -103,6 +107,7 @@ export function cloneVfState(state: VfState): VfState {
     macs: new Map(state.macs),
     vlans: new Set(state.vlans),
     promisc: { ...state.promisc },
+    promiscRequested: { ...state.promiscRequested },
     rss: { ...state.rss },
     vlanStripping: state.vlanStripping,
     requestedQueuePairs: state.requestedQueuePairs,
@@ -131,12 +136,22 @@ function withoutVsi<T extends { vsiId: number }>(info: T): Omit<T, 'vsiId'> {
   return rest;
 }
 
+/** What of the PF's policy decides what an accepted message applies. */
+export interface ApplyPolicy {
+  /**
+   * `ip link set PF vf N trust on`: i40e answers an untrusted VF's CONFIG_PROMISCUOUS_MODE
+   * with SUCCESS and applies nothing (i40e_vc_config_promiscuous_mode_msg, "Lie to the VF
+   * on purpose").
+   */
+  trusted: boolean;
+}
+
 /**
  * The transition: what a request the PF accepted (status SUCCESS) does to the VF's state.
  * `reply` is the PF's decoded reply where it carries facts (VERSION, GET_VF_RESOURCES).
  * Mutates `draft`: callers own the copy.
  */
-export function applyAccepted(draft: VfState, request: VfRequest, reply: PfReply | null): void {
+export function applyAccepted(draft: VfState, request: VfRequest, reply: PfReply | null, policy: ApplyPolicy = { trusted: true }): void {
   if ('opaque' in request) {
     draft.unmodelled.set(request.opcode, (draft.unmodelled.get(request.opcode) ?? 0) + 1);
     return;
@@ -192,9 +207,12 @@ export function applyAccepted(draft: VfState, request: VfRequest, reply: PfReply
     case Op.DEL_VLAN:
       for (const id of request.vlanIds) draft.vlans.delete(id);
       return;
-    case Op.CONFIG_PROMISCUOUS_MODE:
-      draft.promisc = { unicast: (request.flags & PromiscFlag.UNICAST) !== 0, multicast: (request.flags & PromiscFlag.MULTICAST) !== 0 };
+    case Op.CONFIG_PROMISCUOUS_MODE: {
+      const modes = { unicast: (request.flags & PromiscFlag.UNICAST) !== 0, multicast: (request.flags & PromiscFlag.MULTICAST) !== 0 };
+      draft.promiscRequested = modes;
+      if (policy.trusted) draft.promisc = { ...modes };
       return;
+    }
     case Op.CONFIG_RSS_KEY:
       draft.rss = { ...draft.rss, key: Buffer.from(request.key) };
       return;

@@ -1,12 +1,16 @@
 /**
- * The checks the i40e PF makes on a VF's request before acting on it
- * (virtchnl_vc_validate_vf_msg for lengths, then i40e_vc_*_msg per opcode), as a pure
- * function the simulated PF can call: `validateVfRequest(opcode, payload, ctx)`.
- * A refusal carries the virtchnl status the PF would answer and the field and byte offset.
+ * The checks the i40e PF makes on a VF's request before acting on it, as pure functions:
+ *   checkMessageFormat   the kernel's virtchnl_vc_validate_vf_msg() (include/linux/avf/
+ *                        virtchnl.h of KERNEL_REFERENCE): opcode known, exact length,
+ *                        element counts; its verdict is the kernel's return code
+ *   validateVfRequest    that, then i40e_vc_process_vf_msg()'s dispatch (opcodes i40e does
+ *                        not implement) and the i40e_vc_*_msg checks per opcode
+ * A refusal carries the virtchnl status and the field and byte offset.
+ * test/unit/vfio/kernel-conformance.test.ts runs the kernel's own function beside these.
  */
 import { VirtchnlError, type VirtchnlErrorCode } from './errors.js';
 import { decodeRequest, Size, type ApiVersion, type VfRequest } from './messages.js';
-import { I40E, isKnownOpcode, MacType, Op, opcodeName, RssAlgorithm, Status, type VirtchnlStatus } from './opcodes.js';
+import { I40E, MacType, Op, opcodeName, RssAlgorithm, Status, type VirtchnlStatus } from './opcodes.js';
 import { isBroadcastMac, isMulticastMac, isZeroMac } from './wire.js';
 
 /** What the PF knows about the VF when a request arrives. */
@@ -35,6 +39,65 @@ export interface VfRequestContext {
 
 export type ValidationResult = { ok: true; request: VfRequest } | { ok: false; error: VirtchnlError };
 
+/**
+ * Opcodes virtchnl_vc_validate_vf_msg() (Linux 6.12) has a case for; any other, EVENT and
+ * UNKNOWN included, is ERR_PARAM whatever its payload.
+ */
+export const KERNEL_VALID_OPCODES: ReadonlySet<number> = new Set([
+  ...range(Op.VERSION, Op.GET_STATS),
+  Op.CONFIG_RSS_HFUNC,
+  ...range(Op.IWARP, Op.DEL_CLOUD_FILTER),
+  ...range(Op.GET_SUPPORTED_RXDIDS, Op.DEL_FDIR_FILTER),
+  ...range(Op.GET_OFFLOAD_VLAN_V2_CAPS, Op.DISABLE_VLAN_INSERTION_V2),
+]);
+
+/**
+ * Opcodes i40e_vc_process_vf_msg() (Linux 6.12) handles; a well-formed message of any other
+ * opcode is answered "not supported" (-EOPNOTSUPP): CONFIG_TX_QUEUE, CONFIG_RX_QUEUE,
+ * CONFIG_RSS_HFUNC and everything from GET_SUPPORTED_RXDIDS on.
+ */
+export const I40E_HANDLED_OPCODES: ReadonlySet<number> = new Set([
+  Op.VERSION,
+  Op.RESET_VF,
+  Op.GET_VF_RESOURCES,
+  ...range(Op.CONFIG_VSI_QUEUES, Op.GET_STATS),
+  ...range(Op.IWARP, Op.RELEASE_IWARP_IRQ_MAP),
+  ...range(Op.CONFIG_RSS_KEY, Op.DEL_CLOUD_FILTER),
+]);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/**
+ * The kernel's verdict on one VF -> PF message: ok (return 0), or the error with status
+ * ERR_PARAM (an opcode a VF never sends) or ERR_OPCODE_MISMATCH (length or count wrong).
+ * `version` is what the VF announced in VERSION (null: none yet, read as 1.0, as i40e's
+ * zeroed vf_ver is). `checked` is false for opcodes whose layout nicmig does not model:
+ * the kernel checks their lengths, nicmig does not.
+ */
+export type FormatVerdict = { ok: true; request: VfRequest; checked: boolean } | { ok: false; error: VirtchnlError };
+
+export function checkMessageFormat(opcode: number, payload: Uint8Array, version: ApiVersion | null): FormatVerdict {
+  try {
+    if (!KERNEL_VALID_OPCODES.has(opcode)) {
+      fail('VF_BAD_OPCODE', opcode, 'opcode', 0, `opcode ${opcode} (${opcodeName(opcode)}) is not a request a VF may send`);
+    }
+    const request = decodeRequest(opcode, payload);
+    if (request.opcode === Op.GET_VF_RESOURCES) {
+      const v = version ?? { major: 1, minor: 0 };
+      const expected = isV11(v) ? 4 : 0;
+      if (payload.length !== expected) {
+        fail('VF_BAD_LENGTH', opcode, 'length', 0, `a ${v.major}.${v.minor} VF sends ${expected} bytes, got ${payload.length}`, Status.ERR_OPCODE_MISMATCH);
+      }
+    }
+    return { ok: true, request, checked: !('opaque' in request) };
+  } catch (error) {
+    if (error instanceof VirtchnlError) return { ok: false, error };
+    throw error;
+  }
+}
+
 export function defaultRequestContext(overrides: Partial<VfRequestContext> = {}): VfRequestContext {
   return {
     active: true,
@@ -54,8 +117,9 @@ export function defaultRequestContext(overrides: Partial<VfRequestContext> = {})
 /** Opcodes that need no ACTIVE VF. */
 const beforeActive = new Set<number>([Op.VERSION, Op.RESET_VF, Op.GET_VF_RESOURCES]);
 
-function isAtLeast11(v: ApiVersion): boolean {
-  return v.major > 1 || (v.major === 1 && v.minor >= 1);
+/** The kernel's VF_IS_V11: exactly 1.1 (a VF announcing 1.2 or 2.0 sends no bitmap either). */
+export function isV11(v: ApiVersion): boolean {
+  return v.major === 1 && v.minor === 1;
 }
 
 /** Validates one VF -> PF message as the i40e PF would; never throws. */
@@ -73,21 +137,17 @@ function fail(code: VirtchnlErrorCode, opcode: number, field: string, offset: nu
 }
 
 function checkRequest(opcode: number, payload: Uint8Array, ctx: VfRequestContext): VfRequest {
-  if (!isKnownOpcode(opcode) || opcode === Op.UNKNOWN || opcode === Op.EVENT) {
-    fail('VF_BAD_OPCODE', opcode, 'opcode', 0, `opcode ${opcode} (${opcodeName(opcode)}) is not a request a VF may send`);
-  }
-  const request = decodeRequest(opcode, payload);
-  if ('opaque' in request) {
-    fail('VF_UNSUPPORTED_OPCODE', opcode, 'opcode', 0, `${opcodeName(opcode)} is not supported by this PF model`, Status.ERR_NOT_SUPPORTED);
-  }
-  if (request.opcode === Op.GET_VF_RESOURCES) {
-    const expected = isAtLeast11(ctx.apiVersion) ? 4 : 0;
-    if (payload.length !== expected) {
-      fail('VF_BAD_LENGTH', opcode, 'length', 0, `a ${ctx.apiVersion.major}.${ctx.apiVersion.minor} VF sends ${expected} bytes, got ${payload.length}`, Status.ERR_OPCODE_MISMATCH);
-    }
-  }
-  if (request.opcode === Op.CONFIG_TX_QUEUE || request.opcode === Op.CONFIG_RX_QUEUE) {
+  const verdict = checkMessageFormat(opcode, payload, ctx.apiVersion);
+  if (!verdict.ok) throw verdict.error;
+  const request = verdict.request;
+  if (opcode === Op.CONFIG_TX_QUEUE || opcode === Op.CONFIG_RX_QUEUE) {
     fail('VF_UNSUPPORTED_OPCODE', opcode, 'opcode', 0, 'the i40e PF does not implement the legacy single-queue messages; use CONFIG_VSI_QUEUES', Status.ERR_NOT_SUPPORTED);
+  }
+  if (!I40E_HANDLED_OPCODES.has(opcode)) {
+    fail('VF_UNSUPPORTED_OPCODE', opcode, 'opcode', 0, `the i40e PF does not implement ${opcodeName(opcode)}`, Status.ERR_NOT_SUPPORTED);
+  }
+  if ('opaque' in request) {
+    fail('VF_UNSUPPORTED_OPCODE', opcode, 'opcode', 0, `${opcodeName(opcode)} is not supported by nicmig's PF model (i40e has it: RDMA and ADQ channels and cloud filters)`, Status.ERR_NOT_SUPPORTED);
   }
   if (!beforeActive.has(opcode) && !ctx.active) {
     fail('VF_NOT_ACTIVE', opcode, 'opcode', 0, 'the VF is not active: VERSION and GET_VF_RESOURCES must come first');

@@ -118,6 +118,8 @@ export function compareStates(source: VfState, destination: VfState): StateDiffe
   const onOff = (x: JsonScalar): string => (x ? 'on' : 'off');
   diff('promisc.unicast', source.promisc.unicast, destination.promisc.unicast, (s, d) => `unicast promiscuous mode is ${onOff(d)} on the destination, ${onOff(s)} on the source`);
   diff('promisc.multicast', source.promisc.multicast, destination.promisc.multicast, (s, d) => `multicast promiscuous mode is ${onOff(d)} on the destination, ${onOff(s)} on the source`);
+  diff('promiscRequested.unicast', source.promiscRequested.unicast, destination.promiscRequested.unicast, (s, d) => `the guest's unicast promiscuous request is ${onOff(d)} on the destination, ${onOff(s)} on the source`);
+  diff('promiscRequested.multicast', source.promiscRequested.multicast, destination.promiscRequested.multicast, (s, d) => `the guest's multicast promiscuous request is ${onOff(d)} on the destination, ${onOff(s)} on the source`);
   const setOr = (x: JsonScalar): string => (x === null ? 'not set' : String(x));
   diff('rss.key', source.rss.key, destination.rss.key, (s, d) => `the RSS key differs (destination ${setOr(d)}, source ${setOr(s)})`);
   diff('rss.lut', source.rss.lut, destination.rss.lut, (s, d) => `the RSS lookup table differs (destination ${setOr(d)}, source ${setOr(s)})`);

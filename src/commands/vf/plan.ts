@@ -12,7 +12,7 @@ import { isMacString } from '../../vfio/wire.js';
 export default class VfPlan extends BaseCommand<typeof VfPlan> {
   static override summary = 'Plan the replay that rebuilds a captured VF state on a destination VF.';
 
-  static override description = `Reduces the capture to the VF's state, checks that the destination VF can hold it, and prints the ordered virtchnl messages that rebuild it there, every vsi_id rewritten to the destination's. The plan's length follows the state's size, not the capture's length. The destination is described by flags (defaults: a current i40e PF, untrusted VF, 18 MAC and 16 VLAN filters, 16 queue pairs of which 4 by default, 5 vectors). If it cannot take the state the command fails (exit 10) listing every reason. --json: {messages: [{opcode, name, length, payload (hex)}], stateSize, historyLength}.`;
+  static override description = `Reduces the capture to the VF's state, checks that the destination VF can hold it, and prints the ordered virtchnl messages that rebuild it there, every vsi_id rewritten to the destination's. The plan's length follows the state's size, not the capture's length. The destination is described by flags (defaults: a current i40e PF of an XL710, untrusted VF, 18 MAC and 16 VLAN filters, 16 queue pairs of which 4 by default, 5 vectors). If it cannot take the state the command fails (exit 10) listing every reason. --json: {messages: [{opcode, name, length, payload (hex)}], stateSize, historyLength}.`;
 
   static override examples = [
     '<%= config.bin %> vf plan fixtures/captures/iavf-runtime.cap --vsi-id 42',
@@ -35,6 +35,8 @@ export default class VfPlan extends BaseCommand<typeof VfPlan> {
     'api-version': Flags.string({ description: 'virtchnl version of the destination PF, MAJOR.MINOR.', default: '1.1' }),
     'port-vlan': Flags.integer({ description: 'Port VLAN the host set on the destination VF.', min: 0, max: I40E.MAX_VLAN_ID }),
     'host-mac': Flags.string({ description: 'MAC the host set on the destination VF.' }),
+    device: Flags.string({ description: "The destination PF's device family: what i40e grants the VF depends on it (docs/virtchnl-kernel.md).", options: ['xl710', 'x722'], default: 'xl710' }),
+    'source-untrusted': Flags.boolean({ description: 'The source VF was untrusted: its promiscuous requests were answered but applied nothing.', default: false }),
     partial: Flags.boolean({ description: 'On a damaged capture, plan from the records before the damage instead of failing.', default: false }),
   };
 
@@ -42,7 +44,7 @@ export default class VfPlan extends BaseCommand<typeof VfPlan> {
     const { records, error } = await readCaptureFile(this.args.capture);
     if (error && !this.flags.partial) throw error;
     if (error) process.stderr.write(`warning: ${error.message}; planning from the ${records.length} records before it\n`);
-    const { state, counters } = reduceCapture(records);
+    const { state, counters } = reduceCapture(records, { sourceTrusted: !this.flags['source-untrusted'] });
     const facts = this.destinationFacts(state.resources?.vsiId ?? 0);
     const messages = planReplay(state, facts);
     const size = stateSize(state);
@@ -73,6 +75,7 @@ export default class VfPlan extends BaseCommand<typeof VfPlan> {
       maxVectors: f.vectors,
       portVlan: f['port-vlan'] ?? null,
       hostMac: f['host-mac']?.toLowerCase() ?? null,
+      device: f.device === 'x722' ? 'x722' : 'xl710',
     });
   }
 }

@@ -413,7 +413,15 @@ function align(value: number, to: number): number {
   return Math.ceil(value / to) * to;
 }
 
-/** The few request layouts the driver writes itself (the legacy trailing element included). */
+/**
+ * The few request layouts the driver writes itself (the legacy trailing element included).
+ *
+ * Written by hand on purpose, independent of the codec's layout tables (src/vfio/messages.ts
+ * and layout.ts): the guest is a second opinion on the byte layouts. The simulated PF
+ * decodes these bytes with the codec, so a layout mistake in the tables shows up in the
+ * i40e simulator tests as a refused bring-up instead of being shared by writer and reader.
+ * Do not replace it with encodeRequest().
+ */
 const encode = {
   version(): Buffer {
     const b = Buffer.alloc(8);

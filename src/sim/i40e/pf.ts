@@ -5,7 +5,7 @@
  * switch port: frames from the wire go to the VFs whose filters take them, frames from a VF
  * go to another VF of the same PF or onto the wire.
  */
-import { resolveFacts, type DestinationFacts } from '../../vfio/facts.js';
+import { resolveFacts, type DestinationFacts, type PfDevice } from '../../vfio/facts.js';
 import type { ApiVersion } from '../../vfio/messages.js';
 import { I40E } from '../../vfio/opcodes.js';
 import { decodeFrame, encodeFrame, isMulticast } from '../network/frame.js';
@@ -26,6 +26,8 @@ export interface PfLimits {
   defaultQueuePairs: number;
   maxVectors: number;
   maxMtu: number;
+  /** the device family, which decides the capabilities i40e grants (docs/virtchnl-kernel.md) */
+  device: PfDevice;
 }
 
 /** Limits of i40e PF drivers by kernel generation, as the reference gives them. */
@@ -43,6 +45,7 @@ export function defaultPfLimits(overrides: Partial<PfLimits> = {}): PfLimits {
     defaultQueuePairs: 4,
     maxVectors: 5,
     maxMtu: I40E.DEFAULT_MAX_MTU,
+    device: 'xl710',
     ...overrides,
   };
 }
@@ -138,6 +141,7 @@ export class SimPf {
       defaultQueuePairs: l.defaultQueuePairs,
       maxVectors: l.maxVectors,
       maxMtu: l.maxMtu,
+      device: l.device,
       vfId: vf.index,
     };
   }

@@ -73,6 +73,7 @@ export function describeDevice(device: I40evfDevice): Record<string, unknown> {
       'default-queue-pairs': facts.defaultQueuePairs ?? facts.numQueuePairs,
       'max-vectors': facts.maxVectors ?? 5,
       'max-mtu': facts.maxMtu ?? null,
+      device: facts.device ?? 'xl710',
     },
     rings: vf.positions().map(positionJson),
     counters: { ...vf.counters },

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { parseCapture } from '../../../src/vfio/capture.js';
 import { stateToJson } from '../../../src/vfio/json.js';
-import { Op, Status } from '../../../src/vfio/opcodes.js';
+import { capabilityNames, Op, Status } from '../../../src/vfio/opcodes.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
 import { compareStates } from '../../../src/vfio/verify.js';
 import type { I40evfDevice } from '../../../src/sim/i40e/device.js';
@@ -131,5 +131,23 @@ describe('the guest iavf driver brings a VF up', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('the simulated PF grants what i40e grants on its device family', () => {
+  it.each([
+    ['xl710', ['ADV_LINK_SPEED', 'L2', 'REQ_QUEUES', 'RSS_PF', 'RX_POLLING', 'VLAN']],
+    ['x722', ['ADV_LINK_SPEED', 'L2', 'REQ_QUEUES', 'RSS_PCTYPE_V2', 'RSS_PF', 'RX_POLLING', 'VLAN', 'WB_ON_ITR']],
+  ] as const)('%s', (device, granted) => {
+    const { device: vf } = track(plug(makePf('hostA', 16, { device }), { mac: '52:54:00:00:00:01' }));
+    vf.guest?.bringUp();
+    expect(capabilityNames(vf.vf.state.resources?.capFlags ?? 0).sort()).toEqual([...granted]);
+    expect(vf.guest?.stats.refused).toBe(0);
+  });
+
+  it('a port VLAN takes VLAN away', () => {
+    const { device } = track(plug(makePf('hostA', 16), { mac: '52:54:00:00:00:01', vlan: 5 }));
+    device.guest?.bringUp();
+    expect(capabilityNames(device.vf.state.resources?.capFlags ?? 0)).not.toContain('VLAN');
   });
 });

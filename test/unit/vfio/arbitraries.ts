@@ -26,7 +26,7 @@ export const rxqArb: fc.Arbitrary<RxQueueInfo> = fc.record({
   rxSplitPos: s32,
 });
 const pairArb: fc.Arbitrary<QueuePairInfo> = fc.record({ txq: txqArb, rxq: rxqArb });
-const bytesArb = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max }).map((b) => Buffer.from(b));
+const bytesArb = (max: number, min = 0) => fc.uint8Array({ minLength: min, maxLength: max }).map((b) => Buffer.from(b));
 
 export const requestArb: fc.Arbitrary<VfRequest> = fc.oneof(
   fc.record({ opcode: fc.constant(Op.VERSION), version: fc.record({ major: u32, minor: u32 }) }),
@@ -43,8 +43,8 @@ export const requestArb: fc.Arbitrary<VfRequest> = fc.oneof(
   fc.record({ opcode: fc.constantFrom(Op.ADD_ETH_ADDR, Op.DEL_ETH_ADDR), vsiId: u16, addrs: fc.array(fc.record({ addr: macArb, type: u8 }), { minLength: 1, maxLength: 50 }) }),
   fc.record({ opcode: fc.constantFrom(Op.ADD_VLAN, Op.DEL_VLAN), vsiId: u16, vlanIds: fc.array(u16, { minLength: 1, maxLength: 100 }) }),
   fc.record({ opcode: fc.constant(Op.CONFIG_PROMISCUOUS_MODE), vsiId: u16, flags: u16 }),
-  fc.record({ opcode: fc.constant(Op.CONFIG_RSS_KEY), vsiId: u16, key: bytesArb(200) }),
-  fc.record({ opcode: fc.constant(Op.CONFIG_RSS_LUT), vsiId: u16, lut: bytesArb(200) }),
+  fc.record({ opcode: fc.constant(Op.CONFIG_RSS_KEY), vsiId: u16, key: bytesArb(200, 1) }), // the kernel rejects key_len 0
+  fc.record({ opcode: fc.constant(Op.CONFIG_RSS_LUT), vsiId: u16, lut: bytesArb(200, 1) }), // and lut_entries 0
   fc.record({ opcode: fc.constant(Op.SET_RSS_HENA), hena: u64 }),
   fc.record({ opcode: fc.constant(Op.CONFIG_RSS_HFUNC), vsiId: u16, algorithm: u16 }),
   fc.record({ opcode: fc.constant(Op.REQUEST_QUEUES), numQueuePairs: u16 }),

@@ -53,10 +53,12 @@ describe('checkCompatibility', () => {
     expect(reasons).toEqual([
       'the guest driver negotiated virtchnl 1.1; the destination PF speaks only 1.0',
       'the VF has 4 queue pairs; the destination VF can have at most 2',
+      // i40e grants VLAN only to a VF without a port VLAN (i40e_vc_get_vf_resources_msg)
+      'the destination PF (xl710) would not grant capabilities VLAN that the guest was given for the same request',
       'the VF holds 3 MAC filters; an untrusted VF on the destination may hold 2 (set trust on, or raise the limit)',
       'the VF holds 2 VLAN filters; an untrusted VF on the destination may hold 1 (set trust on)',
       "the destination VF has port VLAN 10, which refuses the guest's 2 VLAN filters",
-      'the guest has multicast promiscuous mode on, which needs a trusted VF on the destination',
+      'the source PF applied multicast promiscuous mode (a trusted VF); an untrusted destination VF would answer the request and apply nothing',
     ]);
   });
 

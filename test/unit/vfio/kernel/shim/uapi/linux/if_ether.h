@@ -1,0 +1,4 @@
+#ifndef NICMIG_SHIM_UAPI_IF_ETHER_H
+#define NICMIG_SHIM_UAPI_IF_ETHER_H
+#define ETH_ALEN 6
+#endif
