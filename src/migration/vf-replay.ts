@@ -4,7 +4,7 @@ import { parseCapture, type CaptureRecord } from '../vfio/capture.js';
 import type { DestinationFacts } from '../vfio/facts.js';
 import { destinationFacts, I40evfClient, type AdminLog, type I40evfDeviceInfo, type RingPosition } from '../vfio/i40evf-client.js';
 import { stateToJson } from '../vfio/json.js';
-import { checkCompatibility, planReplay, type PlannedMessage } from '../vfio/plan.js';
+import { checkCompatibility, compareVfToDestination, planReplay, type PlannedMessage } from '../vfio/plan.js';
 import { reduceCapture } from '../vfio/reduce.js';
 import type { VfState } from '../vfio/state.js';
 import { compareStateJson } from '../vfio/verify-json.js';
@@ -28,6 +28,11 @@ interface DeviceMigration {
   /** The final state as the destination must read it back (JSON form), made with the plan. */
   expected: unknown;
   quiesced: boolean;
+}
+
+/** Each way the destination VF differs from what the source VF holds, with the two values named. */
+function differences(state: VfState, facts: DestinationFacts): string[] {
+  return compareVfToDestination(state, facts).map((d) => `${d.message} (${d.field}: source ${String(d.source)}, destination ${String(d.destination)})`);
 }
 
 function decode(log: AdminLog): CaptureRecord[] {
@@ -68,7 +73,9 @@ export class VfReplayStrategy implements MigrationStrategy {
     devices.forEach((device, index) => {
       const log = logs[index] as AdminLog;
       const records = decode(log);
-      const { state } = reduceCapture(records);
+      // What the PF applied depends on the source VF's trust (i40e answers an untrusted VF's
+      // promiscuous request with success and applies nothing).
+      const { state } = reduceCapture(records, { sourceTrusted: device.facts.trusted });
       if (device.quiesced) reasons.push(`device ${device.id}: the source VF is quiesced (a migration in flight, or one that ended badly: run nicmig recover)`);
       if (state.unmodelled.size > 0) reasons.push(`device ${device.id}: the guest used admin-queue opcodes nicmig cannot replay (${[...state.unmodelled.keys()].join(', ')})`);
       this.devices.set(device.id, {
@@ -105,7 +112,7 @@ export class VfReplayStrategy implements MigrationStrategy {
         numQueuePairs: pf.numQueuePairs ?? source.numQueuePairs,
         portVlan: specDevice.vlan ?? null,
       };
-      for (const reason of checkCompatibility(device.state, destination)) reasons.push(`device ${device.id} on the destination PF ${pf.name}: ${reason}`);
+      for (const reason of differences(device.state, destination)) reasons.push(`device ${device.id} on the destination PF ${pf.name}: ${reason}`);
     }
     return reasons;
   }
@@ -142,7 +149,7 @@ export class VfReplayStrategy implements MigrationStrategy {
         continue;
       }
       device.facts = destinationFacts(target);
-      if (device.state) for (const reason of checkCompatibility(device.state, device.facts)) reasons.push(`device ${device.id} on the destination PF ${target.pf}: ${reason}`);
+      if (device.state) for (const reason of differences(device.state, device.facts)) reasons.push(`device ${device.id} on the destination PF ${target.pf}: ${reason}`);
     }
     return reasons;
   }
@@ -165,7 +172,7 @@ export class VfReplayStrategy implements MigrationStrategy {
         device.positions = positions;
         // A reset in the meantime invalidates what was read before: read the whole log again.
         const records = log['reset-sequence'] === device.resetSequence ? [...device.records, ...decode(log)] : decode(await client.adminLog(device.id));
-        device.state = reduceCapture(records).state;
+        device.state = reduceCapture(records, { sourceTrusted: device.source.facts.trusted }).state;
         device.records = records;
         if (!device.facts) throw new MigrationError('failed', 'switchover', `device ${device.id}: no destination facts`);
         const reasons = checkCompatibility(device.state, device.facts);
