@@ -77,11 +77,10 @@ describe('lab processes', () => {
 
   it('lab up gives up on a host that never becomes ready, by its deadline, and stops everything', async () => {
     process.env.HOST_MODE = 'hang';
-    const began = Date.now();
     const error = await labUp({ dir, memoryMiB: 64, dirtyPagesPerSecond: 0, trafficRate: 0, bin, readyTimeoutMs: 1500 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'LAB_START_FAILED' });
+    // the given deadline fired (not the 60 s default): its own message says which, on any machine speed
     expect((error as Error).message).toMatch(/not ready after 1.5 s/);
-    expect(Date.now() - began).toBeLessThan(10_000);
     for (const file of [`${labPaths(dir).switchSocket}.pid`, `${path.join(dir, 'hostA')}.pid`, `${path.join(dir, 'hostB')}.pid`]) {
       expect(processAlive(Number(fs.readFileSync(file, 'utf8')))).toBe(false);
     }
