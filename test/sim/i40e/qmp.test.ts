@@ -162,7 +162,9 @@ describe('the vfio-i40evf QMP extension on a simulated VM', () => {
     // VF refused no frame for its state: queues enabled and MAC filter in place by the replay.
     const destinationVf = pfB.vfs.find((vf) => vf.owner !== null);
     expect(destinationVf?.counters).toMatchObject({ rxDropped: 0, rxDmaErrors: 0 });
-    expect(destinationVf?.counters.rxPackets).toBeGreaterThan(300);
+    // of the 300 echoes since, at most a ring's worth (32) came from frames the source VF had
+    // written into RX buffers that migrated with the RAM; the rest came through hostB's VF
+    expect(destinationVf?.counters.rxPackets).toBeGreaterThan(300 - 32);
     console.log(`i40evf migration under ${2000} probes/s: ${JSON.stringify(report)}; destination VF ${JSON.stringify(destinationVf?.counters)}`);
   });
 
