@@ -1,7 +1,9 @@
 /**
  * The lab's switch as its own process (`nicmig sim switch`): a `SwitchServer` on a unix socket,
  * optionally with a traffic generator on its own port sending probes to a VM's MAC and
- * counting the echoes, reported every second (log line, and a JSON file for `lab status`).
+ * counting the echoes, reported every second (log line, and a JSON file for `lab status`); the
+ * file is also rewritten at once when a MAC moves, so that a migration's announce shows without
+ * waiting for the next second.
  */
 import fs from 'node:fs';
 import { SwitchServer } from '../sim/network/socket-switch.js';
@@ -14,7 +16,7 @@ export interface SwitchProcessOptions {
   trafficTarget?: string;
   /** probes per second */
   trafficRate?: number;
-  /** rewrite this JSON file with the report every second */
+  /** rewrite this JSON file with the report every second and at each MAC move */
   reportFile?: string;
   log: (message: string) => void;
 }
@@ -51,6 +53,12 @@ export class SwitchProcess {
       this.moves.push({ mac: entry.mac, from, to: entry.port, at: new Date().toISOString() });
       if (this.moves.length > 100) this.moves.shift();
       options.log(`switch: ${entry.mac} moved from ${from} to ${entry.port}`);
+      // inside the frame's forwarding: a report that cannot be written must not drop the frame
+      try {
+        this.writeReport();
+      } catch (error) {
+        options.log(`switch: could not write the report: ${(error as Error).message}`);
+      }
     };
   }
 

@@ -8,6 +8,24 @@ export function eventName(event: QmpEvent): string {
   return event.event;
 }
 
+/** An event that QEMU emits or not, by a race it does not close, between two others. */
+export interface RacedEvent {
+  event: string;
+  after: string;
+  before: string;
+  /** where in QEMU the race is, for the reader */
+  why: string;
+}
+
+/**
+ * The events with `race.event` left out where (and only where) QEMU allows it either way:
+ * directly between `race.after` and `race.before`. Anywhere else it stays, so that an event
+ * out of place still shows as a difference. Pure.
+ */
+export function withoutRacedEvent(events: readonly string[], race: RacedEvent): string[] {
+  return events.filter((name, index) => !(name === race.event && events[index - 1] === race.after && events[index + 1] === race.before));
+}
+
 /**
  * What a scenario observed, normalised so that real QEMU and the simulator can be compared
  * line by line: command outcomes (error class and description), statuses, and the events

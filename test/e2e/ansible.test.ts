@@ -32,6 +32,7 @@ interface PlaybookRun {
   /** Each task's result on localhost, by task name. */
   tasks: Map<string, Record<string, unknown>>;
   raw: string;
+  stderr: string;
 }
 
 /** Runs the playbook with ansible's json stdout callback and parses the recap and task results. */
@@ -62,9 +63,16 @@ function runPlaybook(dir: string, vars: Record<string, string>): Promise<Playboo
       const tasks = new Map<string, Record<string, unknown>>();
       for (const play of document.plays) for (const task of play.tasks) tasks.set(task.task.name, task.hosts.localhost ?? {});
       const recap = document.stats.localhost as Recap;
-      resolve({ code, recap, tasks, raw: stdout });
+      resolve({ code, recap, tasks, raw: stdout, stderr });
     });
   });
+}
+
+/** The play's exit code, with what ansible printed when it is not the one expected (a failure says why). */
+function expectExit(run: PlaybookRun, code: number): void {
+  if (run.code === code) return;
+  const migrate = [...run.tasks.entries()].find(([name]) => name.startsWith('nicmig migrate'))?.[1];
+  throw new Error(`ansible-playbook exited ${run.code}, expected ${code}; nicmig task: ${JSON.stringify(migrate, null, 2)}\nansible printed:\n${run.raw}\n${run.stderr}`);
 }
 
 describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (skipped)'])('docs/ansible/migrate.yml with %s', () => {
@@ -91,14 +99,14 @@ describe.each([haveAnsible || inCi ? 'ansible-playbook' : 'ansible-playbook (ski
   // The cases run in order on one lab: a dry run, the move, then a refusal (already there).
   it('a dry run is ok and changes nothing (changed=0)', async () => {
     const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostB', dry_run: 'true' }));
-    expect(run.code).toBe(0);
+    expectExit(run, 0);
     expect(run.recap).toMatchObject({ changed: 0, failures: 0 });
     expect(run.tasks.get('Report')?.msg).toBe('dry run: vm1 could move from hostA to hostB; nothing changed');
   });
 
   it('a migration that succeeds is the one change (changed=1, ok)', async () => {
     const run = await runPlaybook((lab as SimHostProcesses).dir, vars({ vm: 'vm1', dest: 'hostB' }));
-    expect(run.code).toBe(0);
+    expectExit(run, 0);
     expect(run.recap).toMatchObject({ changed: 1, failures: 0 });
     const migrate = run.tasks.get('nicmig migrate vm1 hostB --json');
     expect(migrate).toMatchObject({ changed: true, rc: 0 });

@@ -7,6 +7,7 @@ import { isAlive, QemuHost } from '../../src/hosts/qemu-host.js';
 import { VmSpecSchema, type VmSpec } from '../../src/inventory/vm-spec.js';
 import type { StartedVm } from '../../src/migration/ports.js';
 import { QEMU_BINARY } from './qemu.js';
+import { waitUntil } from './wait.js';
 
 /**
  * Two QEMU hosts (hostA, hostB) on this machine, each with its own run directory, for
@@ -86,10 +87,12 @@ export class QemuLab {
         // gone
       }
     }
-    const deadline = Date.now() + 5000;
-    while (this.livePids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    fs.rmSync(this.dir, { recursive: true, force: true });
-    labs.delete(this);
+    try {
+      await waitUntil('the lab\'s QEMU processes to end after SIGKILL', () => this.livePids(), (pids) => pids.length === 0);
+    } finally {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      labs.delete(this);
+    }
   }
 }
 

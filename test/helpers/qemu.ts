@@ -183,7 +183,8 @@ export class QemuHarness {
             return client;
           } catch (error) {
             const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-            if ((errno !== 'ENOENT' && errno !== 'ECONNREFUSED') || Date.now() > deadline) throw error;
+            if (errno !== 'ENOENT' && errno !== 'ECONNREFUSED') throw error;
+            if (Date.now() > deadline) throw new Error(`timed out after 30000 ms waiting for QEMU ${options.name}'s QMP socket ${qmpPath}; last seen: ${errno}; stderr: ${stderr.trim()}`, { cause: error });
             await new Promise((resolve) => setTimeout(resolve, 20));
           }
         }

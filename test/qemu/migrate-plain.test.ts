@@ -8,6 +8,7 @@ import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationOptions } from '../
 import { PlainStrategy } from '../../src/migration/strategy.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
 import { describeWithQemu } from '../helpers/qemu.js';
+import { waitUntil } from '../helpers/wait.js';
 
 jest.setTimeout(120_000);
 
@@ -95,11 +96,11 @@ describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 proces
 
   it('the destination QEMU killed during pre-copy: rolled back, source running', async () => {
     await lab.startRunning('vm1', 'hostA', MIB).then((vm) => vm.monitor.client.destroy());
-    const { run } = migration({ bandwidth: 4 << 20 });
+    const { run, events } = migration({ bandwidth: 4 << 20 });
     const running = run.run().catch((e: unknown) => e);
-    // Wait until the destination exists and the stream runs, then kill the destination.
-    const deadline = Date.now() + 30_000;
-    while (lab.livePids().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Wait until the destination exists and the stream runs (pre-copy reports progress), then kill the destination.
+    await waitUntil('pre-copy to report progress', () => events.filter((e) => e.type === 'progress' || e.type === 'phase'), (seen) => seen.some((e) => e.type === 'progress'), { deadlineMs: 60_000 });
+    expect(lab.livePids()).toHaveLength(2);
     const destinationPid = Number(fs.readFileSync(path.join(lab.dir, 'hostB', 'vm1.pid'), 'utf8'));
     process.kill(destinationPid, 'SIGKILL');
     const error = await running;
@@ -132,8 +133,7 @@ describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 proces
     const controller = new AbortController();
     const { run, events } = migration({ bandwidth: 2 << 20 }, undefined, controller.signal);
     const running = run.run().catch((e: unknown) => e);
-    const deadline = Date.now() + 30_000;
-    while (!events.some((e) => e.type === 'progress') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil('pre-copy to report progress', () => events.filter((e) => e.type === 'progress' || e.type === 'phase'), (seen) => seen.some((e) => e.type === 'progress'), { deadlineMs: 60_000 });
     controller.abort();
     const error = await running;
     expect(error).toMatchObject({ code: 'MIGRATION_INTERRUPTED', exitCode: 13 });

@@ -6,6 +6,7 @@ import type { QmpEvent } from '../../src/qmp/client.js';
 import { QemuMonitor } from '../../src/qmp/monitor.js';
 import { describeWithQemu, QemuHarness } from '../helpers/qemu.js';
 import { TranscriptRecorder } from '../helpers/transcript.js';
+import { waitUntil } from '../helpers/wait.js';
 
 jest.setTimeout(120_000);
 
@@ -190,12 +191,7 @@ describeWithQemu('live migration between two real QEMU 7.2 processes', () => {
     await completed;
     // MIGRATION completed can arrive while the source still says finish-migrate; postmigrate
     // follows when QEMU's migration thread has cleaned up.
-    const deadline = Date.now() + 10_000;
-    let status = await src.queryStatus();
-    while (status.status === 'finish-migrate' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      status = await src.queryStatus();
-    }
+    const status = await waitUntil('the source to leave finish-migrate after MIGRATION completed', () => src.queryStatus(), (s) => s.status !== 'finish-migrate', { intervalMs: 10 });
     expect(status).toMatchObject({ status: 'postmigrate', running: false });
     destination.child.kill('SIGKILL');
     await destination.exited;

@@ -54,6 +54,21 @@ describe('VF replay migration on the simulator', () => {
     const current = await startLab();
     current.startTraffic(2000);
     await current.trafficFlowing(200);
+    // Where each lost probe went, counted at the two moments that bound the switchover (in this
+    // process, as they happen): the source guest stops; the announce moves its MAC to hostB.
+    const ownedVf = (host: string) => current.pfs.get(host)?.vfs.find((vf) => vf.owner !== null);
+    const sourceVf = ownedVf('hostA');
+    const atStop = { sent: -1, noBuffer: -1 };
+    const atMove = { sent: -1, noBuffer: -1 };
+    let destinationVf: ReturnType<typeof ownedVf>;
+    current.vm('hostA')?.onEvent((event) => {
+      if (event.event === 'STOP' && atStop.sent < 0) Object.assign(atStop, { sent: current.traffic.sent, noBuffer: sourceVf?.counters.rxNoBuffer ?? 0 });
+    });
+    current.fabric.onMove = (entry) => {
+      if (entry.mac !== DEMO_MAC || atMove.sent >= 0) return;
+      destinationVf = ownedVf('hostB');
+      Object.assign(atMove, { sent: current.traffic.sent, noBuffer: destinationVf?.counters.rxNoBuffer ?? 0 });
+    };
     let ramDifference = -2;
     const { run } = migration(current, {}, (phase) => {
       // Both stopped: the source in postmigrate, the destination loaded, before replay.
@@ -75,10 +90,16 @@ describe('VF replay migration on the simulator', () => {
     expect(current.fabric.lookup(DEMO_MAC)).toBe('hostB/enp1s0f0');
     expect(frames.duplicated).toBe(0);
     expect(frames.reordered).toBe(0);
-    // Frames lost only while the guest was stopped: the longest silence is the downtime.
-    const downtime = summary.measuredDowntimeMs ?? 0;
-    expect(frames.longestGapMs).toBeLessThan(downtime + 150);
-    expect((frames.lost * 1000) / 2000).toBeLessThan(downtime + 150);
+    // Frames lost only while the guest was stopped: every lost probe was sent between the
+    // source's STOP and the announce, or found a running guest's RX ring full (a guest slowed
+    // by a loaded machine drops so on real hardware too), give or take the two 32-buffer rings
+    // (probes in a ring at STOP, and echoes still pending when the traffic stops). Counted,
+    // not timed, so that a loaded machine changes the numbers but not the verdict.
+    expect(atStop.sent).toBeGreaterThanOrEqual(0);
+    expect(atMove.sent).toBeGreaterThanOrEqual(atStop.sent);
+    const sentWhileStopped = atMove.sent - atStop.sent;
+    const droppedByRunningGuests = atStop.noBuffer + ((destinationVf?.counters.rxNoBuffer ?? 0) - atMove.noBuffer);
+    expect(frames.lost - droppedByRunningGuests).toBeLessThanOrEqual(sentWhileStopped + 2 * 32);
     const journal = readJournal(summary.journal as string).records.map((r) => r.event);
     expect(journal).toEqual(expect.arrayContaining(['migration-completed', 'replayed', 'destination-resuming', 'source-vf-reset', 'finished']));
   });

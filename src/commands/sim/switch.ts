@@ -7,7 +7,7 @@ import { waitForStopSignal } from '../../lab/signals.js';
 export default class SimSwitchCommand extends BaseCommand<typeof SimSwitchCommand> {
   static override summary = 'Run the simulated Ethernet switch of a lab until SIGTERM or Ctrl-C.';
 
-  static override description = `A learning switch on a unix socket: simulated hosts plug their PFs in with \`nicmig sim host --switch PATH\`. With --traffic, a traffic generator on its own port sends probes to that MAC at --rate per second; the VM's guest driver echoes them. Counting starts at the first echo; the report (sent, received, lost, duplicated, reordered, longest gap) goes to stderr every second and at exit, to --report FILE (JSON) every second, and with --json to stdout at exit. On SIGTERM or SIGINT the socket is removed.`;
+  static override description = `A learning switch on a unix socket: simulated hosts plug their PFs in with \`nicmig sim host --switch PATH\`. With --traffic, a traffic generator on its own port sends probes to that MAC at --rate per second; the VM's guest driver echoes them. Counting starts at the first echo; the report (sent, received, lost, duplicated, reordered, longest gap) goes to stderr every second and at exit, to --report FILE (JSON) every second and at once when a MAC moves, and with --json to stdout at exit. On SIGTERM or SIGINT the socket is removed.`;
 
   static override examples = [
     '<%= config.bin %> sim switch --socket /tmp/lab/switch.sock',
@@ -18,7 +18,7 @@ export default class SimSwitchCommand extends BaseCommand<typeof SimSwitchComman
     socket: Flags.string({ description: 'Unix socket to listen on.', required: true }),
     traffic: Flags.string({ description: 'Send probes to this MAC and count the echoes.' }),
     rate: Flags.integer({ description: 'Probes per second with --traffic.', default: 1000, min: 1, max: 20_000 }),
-    report: Flags.string({ description: 'Rewrite this JSON file with the report every second.' }),
+    report: Flags.string({ description: 'Rewrite this JSON file with the report every second and when a MAC moves.' }),
   };
 
   public async run(): Promise<SwitchReport> {

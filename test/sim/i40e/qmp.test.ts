@@ -15,6 +15,7 @@ import { KERNEL_LIMITS, type SimPf } from '../../../src/sim/i40e/pf.js';
 import { LearningSwitch } from '../../../src/sim/network/switch.js';
 import { TrafficGenerator } from '../../../src/sim/network/traffic.js';
 import { makePf } from './helpers.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 jest.setTimeout(30_000);
 
@@ -35,8 +36,6 @@ afterEach(async () => {
   await Promise.all(vms.map((vm) => vm.exit(0, 'test cleanup')));
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function start(options: SimVmOptions): Promise<{ vm: SimVm; monitor: QemuMonitor }> {
   const vm = new SimVm(options);
@@ -116,8 +115,7 @@ describe('the vfio-i40evf QMP extension on a simulated VM', () => {
     const src = await start({ name: 'source', memoryBytes: 16 << 20, devices: [device(pfA)] });
     const dst = await start({ name: 'destination', memoryBytes: 16 << 20, paused: true, incoming: true, devices: [device(pfB)] });
     generator.start({ target: MAC, rate: 2000 });
-    await sleep(200);
-    expect(generator.report().received).toBeGreaterThan(200);
+    await waitUntil('more than 200 echoes from the source VM', () => generator.report(), (report) => report.received > 200);
     expect(fabric.lookup(MAC)).toBe('hostA/enp1s0f0');
 
     for (const side of [src, dst]) await side.monitor.migrateSetCapabilities({ events: true, 'pause-before-switchover': true });
@@ -153,15 +151,21 @@ describe('the vfio-i40evf QMP extension on a simulated VM', () => {
     expect(announced.frames).toBe(1);
     expect(fabric.lookup(MAC)).toBe('hostB/enp1s0f0');
 
-    await sleep(300);
+    // flowing again, through hostB
+    await waitUntil('300 more echoes after the switchover, through hostB', () => generator.report(), (report) => report.received > switchedOver + 300);
     generator.stop();
-    await sleep(100);
     const report = generator.report();
-    expect(report.received).toBeGreaterThan(switchedOver + 300); // flowing again, through hostB
     expect(report.duplicated).toBe(0);
     expect(report.reordered).toBe(0);
-    expect(report.lost).toBeLessThan(report.sent / 2);
-    console.log(`i40evf migration under ${2000} probes/s: ${JSON.stringify(report)}`);
+    // How many probes are lost depends on how fast the guests drain their 32-buffer RX rings
+    // (a loaded machine loses more, to "no buffer"); what must hold is that the destination
+    // VF refused no frame for its state: queues enabled and MAC filter in place by the replay.
+    const destinationVf = pfB.vfs.find((vf) => vf.owner !== null);
+    expect(destinationVf?.counters).toMatchObject({ rxDropped: 0, rxDmaErrors: 0 });
+    // of the 300 echoes since, at most a ring's worth (32) came from frames the source VF had
+    // written into RX buffers that migrated with the RAM; the rest came through hostB's VF
+    expect(destinationVf?.counters.rxPackets).toBeGreaterThan(300 - 32);
+    console.log(`i40evf migration under ${2000} probes/s: ${JSON.stringify(report)}; destination VF ${JSON.stringify(destinationVf?.counters)}`);
   });
 
   it('without RX dirty tracking, DMA-written buffers escape the stream (the hazard); a VF reset during the migration is an event', async () => {
@@ -180,7 +184,11 @@ describe('the vfio-i40evf QMP extension on a simulated VM', () => {
     const completed = dst.monitor.client.waitFor('MIGRATION', (e) => e.data?.status === 'completed', 20_000);
     await src.monitor.migrate(`tcp:127.0.0.1:${port}`);
     await paused;
-    await sleep(50); // the VM is stopped, the NIC is not: frames keep landing in guest RAM
+    // The VM is stopped, the NIC is not: frames keep landing in guest RAM, unseen by the stream,
+    // until every RX buffer the guest had posted is written (then a frame finds no buffer).
+    const vf = pfA.vfs.find((candidate) => candidate.owner !== null);
+    const noBufferAtPause = vf?.counters.rxNoBuffer ?? 0;
+    await waitUntil('the VF to fill every RX buffer of the stopped guest (a frame finding no buffer)', () => ({ ...vf?.counters }), (now) => (now.rxNoBuffer ?? 0) > noBufferAtPause);
 
     const reset = src.monitor.client.waitFor('__org.nicmig_I40EVF_VF_RESET', undefined, 5_000);
     await ext(src.monitor, 'i40evf-reset', { id: 'net0' });

@@ -7,6 +7,7 @@ import { decodeFrame, encodeFrame, EtherType, rarpAnnounce } from '../../../src/
 import { SocketNetwork, SwitchServer } from '../../../src/sim/network/socket-switch.js';
 import { LearningSwitch, type NetworkPort } from '../../../src/sim/network/switch.js';
 import { SequenceCounter } from '../../../src/sim/network/traffic.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -80,26 +81,18 @@ describe('the switch across processes (unix socket in the lab directory)', () =>
     const received: { a: Buffer[]; b: Buffer[] } = { a: [], b: [] };
     ports.push(await network.attach('hostA/pf0', (f) => received.a.push(f)));
     ports.push(await network.attach('hostB/pf0', (f) => received.b.push(f)));
-    await waitUntil(() => server!.fabric.portNames().length === 2);
+    await waitUntil('both ports attached at the switch', () => server!.fabric.portNames(), (names) => names.length === 2);
     for (let i = 0; i < 100; i++) ports[0]!.send(frame(B, A));
-    await waitUntil(() => received.b.length === 100);
+    await waitUntil('100 frames from A at hostB/pf0', () => received.b.length, (n) => n === 100);
     ports[1]!.send(frame(A, B));
-    await waitUntil(() => received.a.length === 1);
+    await waitUntil('the answer from B at hostA/pf0', () => received.a.length, (n) => n === 1);
     expect(decodeFrame(received.a[0]!)).toMatchObject({ dst: A, src: B });
     expect(server.fabric.lookup(B)).toBe('hostB/pf0');
     ports[1]!.close();
-    await waitUntil(() => server!.fabric.portNames().length === 1);
+    await waitUntil('hostB/pf0 to leave the switch', () => server!.fabric.portNames(), (names) => names.length === 1);
     expect(server.fabric.lookup(B)).toBeUndefined(); // a port that goes away takes its MACs along
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('the traffic counters', () => {
   it('count loss, duplicates, reordering, the longest gap and the longest loss run', () => {
