@@ -10,6 +10,8 @@ export interface QemuLaunch {
   incoming: boolean;
   /** Replaces the spec's machine (an alias such as `q35`) with a resolved type. */
   machineType?: string;
+  /** `-daemonize` (the default); false for a process nicmig supervises, its stderr in a log. */
+  daemonize?: boolean;
 }
 
 /**
@@ -35,7 +37,8 @@ export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
       args.push('-device', `vfio-i40evf,id=${device.id},pf=${device.pf},vf=${device.vf}`);
     }
   }
-  args.push('-qmp', `unix:${launch.qmpPath},server=on,wait=off`, '-pidfile', launch.pidFile, '-daemonize');
+  args.push('-qmp', `unix:${launch.qmpPath},server=on,wait=off`, '-pidfile', launch.pidFile);
+  if (launch.daemonize !== false) args.push('-daemonize');
   if (launch.paused) args.push('-S');
   if (launch.incoming) args.push('-incoming', 'defer');
   args.push(...spec.qemuArgs);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
@@ -38,6 +39,11 @@ export class QemuHost implements HostHandle {
 
   qmpPath(vm: string): string {
     return path.join(this.config.runDir, `${vm}.qmp`);
+  }
+
+  /** QEMU's stderr for this VM on this host, appended to at every start. */
+  logFile(vm: string): string {
+    return path.join(this.config.runDir, `${vm}.log`);
   }
 
   pidFile(vm: string): string {
@@ -79,31 +85,48 @@ export class QemuHost implements HostHandle {
       throw new VmStartError(`VM '${vm}' already runs on ${this.name} (${qmpPath})`, { vm, host: this.name });
     }
     fs.rmSync(qmpPath, { force: true });
-    const args = qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, ...mode });
-    // With -daemonize the launching process exits once QEMU is initialised and listening.
+    fs.rmSync(pidFile, { force: true });
+    // A supervised process, not -daemonize: its stderr (QEMU's own error messages, such as a
+    // destination refusing the stream) goes to a per-VM log on this host, which failures quote.
+    const logFile = this.logFile(vm);
+    const args = qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, daemonize: false, ...mode });
     const [command, commandArgs] = this.config.netns ? ['ip', ['netns', 'exec', this.config.netns, this.config.qemuBinary, ...args]] : [this.config.qemuBinary, args];
-    const launch = await execa(command, commandArgs, {
-      reject: false,
-      timeout: this.options.startTimeoutMs ?? 30_000,
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stderr: 'pipe',
-    });
-    if (launch.exitCode !== 0) {
-      throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start: ${String(launch.stderr).trim() || `exit ${launch.exitCode}`}`, {
-        vm,
-        host: this.name,
-        command: [command, ...commandArgs].join(' '),
-      });
+    const logStart = appendLog(logFile, `--- ${new Date().toISOString()} nicmig starts ${vm}${mode.incoming ? ' (incoming)' : ''}: ${[command, ...commandArgs].join(' ')}\n`);
+    const logTail = () => readLogTail(logFile, logStart);
+    const log = fs.openSync(logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(command, commandArgs, { detached: true, stdio: ['ignore', log, log] });
+    } finally {
+      fs.closeSync(log);
     }
-    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    const monitor = await this.connectVm(vm);
-    if (!monitor) throw new VmStartError(`QEMU for '${vm}' on ${this.name} started but its QMP socket does not answer`, { vm, host: this.name, pid });
+    let ended: string | undefined;
+    child.once('error', (error) => (ended = error.message));
+    child.once('exit', (code, signal) => (ended = signal ? `killed by ${signal}` : `exit ${code}`));
+    child.unref();
+    const details = { vm, host: this.name, log: logFile, command: [command, ...commandArgs].join(' ') };
+    const startTimeoutMs = this.options.startTimeoutMs ?? 30_000;
+    const deadline = Date.now() + startTimeoutMs;
+    let monitor: QemuMonitor | undefined;
+    while (!monitor) {
+      if (ended !== undefined) {
+        throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start (${ended}): ${logTail() ?? 'it printed nothing'}`, details);
+      }
+      if (Date.now() > deadline) {
+        if (child.pid) await stopProcess(child.pid).catch(() => undefined);
+        throw new VmStartError(`QEMU for '${vm}' on ${this.name} did not open its QMP socket within ${startTimeoutMs} ms: ${logTail() ?? 'it printed nothing'}`, details);
+      }
+      monitor = fs.existsSync(qmpPath) ? await this.connectVm(vm).catch(() => undefined) : undefined;
+      if (!monitor) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const started = monitor;
+    const pid = readPid(pidFile) ?? child.pid ?? 0;
     return {
-      monitor,
+      monitor: started,
       endpoint: `unix:${qmpPath}`,
       pid,
-      destroy: () => destroyProcess(monitor, pid, [qmpPath, pidFile]),
+      destroy: () => destroyProcess(started, pid, [qmpPath, pidFile]),
+      logTail,
     };
   }
 
@@ -181,6 +204,33 @@ async function stopProcess(pid: number): Promise<void> {
     while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
   }
   if (isAlive(pid)) throw new Error(`QEMU process ${pid} did not exit after SIGKILL`);
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Appends a line to a log, returning where the new process's output will start. */
+function appendLog(file: string, line: string): number {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.appendFileSync(file, line);
+  return fs.statSync(file).size;
+}
+
+/** The last lines a process wrote to its log since `from`, joined; undefined when it wrote none. */
+export function readLogTail(file: string, from: number, lines = 5): string | undefined {
+  try {
+    const text = fs.readFileSync(file).subarray(from).toString('utf8').trim();
+    if (!text) return undefined;
+    return text.split('\n').slice(-lines).join(' | ');
+  } catch {
+    return undefined;
+  }
 }
 
 /** True while the process exists and is not a zombie (a daemonized QEMU's parent may not reap it at once). */

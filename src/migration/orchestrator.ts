@@ -563,14 +563,24 @@ export class Migration {
   /** The destination's own account of a failed stream (its error-desc), or that it is gone; '' when it says nothing. */
   private async destinationError(prepared: Prepared): Promise<string> {
     const monitor = prepared.destination.monitor;
-    if (!monitor.isOpen) return '; the destination QEMU exited';
+    const said = await this.destinationLog(prepared);
+    if (!monitor.isOpen) return `; the destination QEMU exited${said}`;
     let info: MigrationInfo;
     try {
       info = await monitor.queryMigrate();
     } catch (error) {
-      return error instanceof QmpDisconnectedError || !monitor.isOpen ? '; the destination QEMU exited' : `; the destination QEMU does not answer (${(error as Error).message})`;
+      return error instanceof QmpDisconnectedError || !monitor.isOpen ? `; the destination QEMU exited${said}` : `; the destination QEMU does not answer (${(error as Error).message})${said}`;
     }
-    return info['error-desc'] ? `; the destination says: ${info['error-desc']}` : '';
+    return `${info['error-desc'] ? `; the destination says: ${info['error-desc']}` : ''}${said}`;
+  }
+
+  /** What the destination QEMU wrote to its log (its own error messages), once it had time to. */
+  private async destinationLog(prepared: Prepared): Promise<string> {
+    if (!prepared.destination.logTail) return '';
+    // QEMU writes its error as the stream fails; its exit (or the next poll) follows.
+    await Promise.race([prepared.destination.monitor.closed, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
+    const tail = prepared.destination.logTail();
+    return tail ? `; its log: ${tail}` : '';
   }
 
   /** Waits for one side's MIGRATION event to reach completed, failed or cancelled. */

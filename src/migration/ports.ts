@@ -31,6 +31,8 @@ export interface StartedVm {
   pid?: number;
   /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
   destroy(): Promise<void>;
+  /** The last lines the process wrote to its log (QEMU's own error messages), when the host keeps one. */
+  logTail?(): string | undefined;
 }
 
 export interface PfFacts {
