@@ -41,6 +41,7 @@ export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
   if (launch.daemonize !== false) args.push('-daemonize');
   if (launch.paused) args.push('-S');
   if (launch.incoming) args.push('-incoming', 'defer');
-  args.push(...spec.qemuArgs);
+  // `{host}` and `{vm}` expand per host, as in the memory file's path: a tap, a log, a serial socket.
+  args.push(...spec.qemuArgs.map((arg) => expandPath(arg, launch.host, spec.name)));
   return args;
 }

@@ -51,7 +51,7 @@ export const VmSpecSchema = z
       .discriminatedUnion('type', [z.object({ type: z.literal('ram') }), z.object({ type: z.literal('file'), path: z.string().min(1) })])
       .default({ type: 'ram' }),
     devices: z.array(DeviceSchema).default([]),
-    /** Extra QEMU arguments, passed as they are (real QEMU only). */
+    /** Extra QEMU arguments (real QEMU only); `{host}` and `{vm}` in them are replaced per host. */
     qemuArgs: z.array(z.string()).default([]),
   })
   .superRefine((spec, context) => {
