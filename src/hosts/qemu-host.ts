@@ -126,8 +126,30 @@ export class QemuHost implements HostHandle {
       endpoint: `unix:${qmpPath}`,
       pid,
       destroy: () => destroyProcess(started, pid, [qmpPath, pidFile]),
+      log: logFile,
       logTail,
     };
+  }
+
+  async stopVm(vm: string): Promise<'quit' | 'killed' | 'not-running'> {
+    // A QEMU that does not greet (stopped, hung) is stopped by its pid.
+    const monitor = await this.connectVm(vm).catch(() => undefined);
+    const pid = readPid(this.pidFile(vm));
+    if (!monitor) {
+      if (pid === undefined || !isAlive(pid)) return 'not-running';
+      await stopProcess(pid);
+      return 'killed';
+    }
+    let killed = false;
+    await monitor
+      .quitAndWait({ quitTimeoutMs: 2000, kill: async () => ((killed = true), pid === undefined ? undefined : await stopProcess(pid)) })
+      .catch(() => monitor.disconnect());
+    if (pid !== undefined && isAlive(pid)) {
+      killed = true;
+      await stopProcess(pid);
+    }
+    for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    return killed ? 'killed' : 'quit';
   }
 
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {

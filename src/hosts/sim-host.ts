@@ -56,6 +56,13 @@ export class SimulatedHost implements HostHandle {
     }
   }
 
+  async stopVm(vm: string): Promise<'quit' | 'killed' | 'not-running'> {
+    const monitor = await this.connectVm(vm);
+    if (!monitor) return 'not-running';
+    await monitor.quitAndWait({ quitTimeoutMs: 2000 });
+    return 'quit';
+  }
+
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true }, options.machineType);
   }

@@ -17,6 +17,13 @@ export interface HostHandle {
    * chooses the destination VFs from the VM spec (docs/architecture.md).
    */
   startIncoming(vm: string, options?: IncomingOptions): Promise<StartedVm>;
+  /** Starts the VM from its spec on this host (`nicmig vm start`), running or paused. */
+  startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm>;
+  /**
+   * Stops the VM on this host softly (quit), then hard, each bounded (`nicmig vm stop`):
+   * `quit` when it quit, `killed` when it had to be killed, `not-running` when it was not there.
+   */
+  stopVm(vm: string): Promise<'quit' | 'killed' | 'not-running'>;
 }
 
 export interface IncomingOptions {
@@ -31,6 +38,8 @@ export interface StartedVm {
   pid?: number;
   /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
   destroy(): Promise<void>;
+  /** Where the process's stderr goes on its host, when the host keeps a log. */
+  log?: string;
   /** The last lines the process wrote to its log (QEMU's own error messages), when the host keeps one. */
   logTail?(): string | undefined;
 }
