@@ -44,8 +44,9 @@ export default class Demo extends BaseCommand<typeof Demo> {
           `Lab: hostA and hostB (simulated QEMU 7.2, an XL710 PF each, one switch) in ${lab.dir}.\n` +
             `vm1 (${this.flags.memory} MiB, guest dirtying ${this.flags['dirty-rate']} pages/s, an i40e VF its driver configured) runs on hostA,\n` +
             `answering 2,000 probes/s. A guest with a passthrough NIC loses its traffic for as long as it is paused,\n` +
-            `so the demo asks QEMU for a ${limit} ms downtime limit (QEMU's default is 300 ms): pre-copy goes on\n` +
-            `until what is left to copy fits in ${limit} ms. Migrating vm1 to hostB:\n\n`,
+            `so the demo sets a ${limit} ms ceiling on the pause (--downtime-limit; QEMU's default limit is 300 ms):\n` +
+            `nicmig gives QEMU an eighth of it first and raises it only while pre-copy does not converge, so pre-copy\n` +
+            `goes on until what is left to copy fits. Migrating vm1 to hostB:\n\n`,
         );
       }
       lab.startTraffic(DEMO_PROBES_PER_SECOND);

@@ -32,8 +32,8 @@ describe('nicmig demo with stderr piped', () => {
     expect(passLines.length).toBeGreaterThan(0);
     for (const line of passLines) if (/^ {2}pass 1:/.test(line)) expect(line).not.toMatch(/dirtying/);
     // The demo explains its limit and its numbers.
-    expect(result.stderr).toMatch(/downtime limit \(QEMU's default is 300 ms\)|asks QEMU for a \d+ ms downtime limit/);
-    expect(result.stdout).toMatch(/downtime limit\s+\d+ ms/);
+    expect(result.stderr).toMatch(/sets a \d+ ms ceiling on the pause \(--downtime-limit; QEMU's default limit is 300 ms\)/);
+    expect(result.stdout).toMatch(/downtime ceiling\s+\d+% of the \d+ ms ceiling; QEMU limit \d+/);
     expect(result.stdout).toMatch(/What they mean: downtime is how long vm1 was paused/);
   });
 
