@@ -21,6 +21,7 @@
  *    ├─ PreflightError        migration refused before it started          exit 10
  *    ├─ MigrationError        failed and rolled back                      exit 11..13
  *    ├─ UncertainError        guest location unconfirmed: run recover     exit 14
+ *    ├─ AbandonedError        second Ctrl-C: stopped waiting, run recover exit 130
  *    ├─ JournalError          migration journal unreadable or invalid     exit 14
  *    ├─ VmStartError          a VM (QEMU) did not start on a host         exit 11
  *    ├─ LabError              lab state, directory or processes           exit 1..3
@@ -45,6 +46,8 @@ export const ExitCode = {
   QMP_PROTOCOL: 22,
   QMP_TIMEOUT: 23,
   QMP_COMMAND: 24,
+  /** 128 + SIGINT: `migrate` stopped waiting at a second Ctrl-C; its journal is unfinished. */
+  ABANDONED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -7,6 +7,7 @@ import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
 import type { HostFacts, HostHandle, PfFacts, StartedVm } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
+import { missingExecutableReason } from './executable.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
@@ -50,7 +51,19 @@ export class QemuHost implements HostHandle {
 
   /** This machine's available memory, the QEMU binary's machine types, and SR-IOV PFs from sysfs. */
   async facts(): Promise<HostFacts> {
-    return { memoryAvailableMiB: memoryAvailableMiB(), machines: await this.machines(), pfs: sriovPfs() };
+    const missing = this.missingQemuBinary();
+    return {
+      memoryAvailableMiB: memoryAvailableMiB(),
+      machines: missing ? null : await this.machines(),
+      pfs: sriovPfs(),
+      ...(missing ? { problems: [missing] } : {}),
+    };
+  }
+
+  /** Why this host's QEMU binary cannot be run (inventory `qemuBinary`), or undefined. */
+  private missingQemuBinary(): string | undefined {
+    const reason = missingExecutableReason(this.config.qemuBinary);
+    return reason ? `the QEMU binary of ${this.name}: ${reason} (inventory hosts.${this.name}.qemuBinary)` : undefined;
   }
 
   private machineList: Promise<string[] | null> | undefined;
@@ -72,6 +85,8 @@ export class QemuHost implements HostHandle {
   async startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm> {
     const spec = this.specs.get(vm);
     if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
+    const missing = this.missingQemuBinary();
+    if (missing) throw new VmStartError(`cannot start '${vm}': ${missing}`, { vm, host: this.name, qemuBinary: this.config.qemuBinary });
     fs.mkdirSync(this.config.runDir, { recursive: true });
     const qmpPath = this.qmpPath(vm);
     const pidFile = this.pidFile(vm);
@@ -90,7 +105,7 @@ export class QemuHost implements HostHandle {
       stderr: 'pipe',
     });
     if (launch.exitCode !== 0) {
-      throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start: ${String(launch.stderr).trim() || `exit ${launch.exitCode}`}`, {
+      throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start: ${String(launch.stderr).trim() || launchFailure(launch)}`, {
         vm,
         host: this.name,
         command: [command, ...commandArgs].join(' '),
@@ -110,6 +125,14 @@ export class QemuHost implements HostHandle {
   startIncoming(vm: string): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true });
   }
+}
+
+/** What ended a launch that wrote nothing: its exit code, signal, timeout or spawn error. */
+function launchFailure(launch: { exitCode?: number; signal?: string; timedOut?: boolean; message?: string }): string {
+  if (launch.timedOut) return 'timed out';
+  if (launch.exitCode !== undefined) return `exit ${launch.exitCode}`;
+  if (launch.signal) return `killed by ${launch.signal}`;
+  return launch.message ?? 'it did not run';
 }
 
 function memoryAvailableMiB(): number | null {
