@@ -80,10 +80,29 @@ export class NicmigError extends Error {
       name: this.name,
       message: this.message,
       exitCode: this.exitCode,
-      ...(Object.keys(this.details).length > 0 ? { details: this.details } : {}),
+      ...(Object.keys(this.details).length > 0 ? { details: printableDetails(this.details) } : {}),
       ...(this.hint ? { hint: this.hint } : {}),
       ...(cause ? { cause } : {}),
     };
+  }
+}
+
+/** Details as they can be printed: a value JSON cannot write (a cycle, a bigint, nesting too deep) is named, not thrown. */
+function printableDetails(details: Record<string, unknown>): Record<string, unknown> {
+  try {
+    JSON.stringify(details);
+    return details;
+  } catch {
+    return Object.fromEntries(
+      Object.entries(details).map(([key, value]) => {
+        try {
+          JSON.stringify(value);
+          return [key, value];
+        } catch (error) {
+          return [key, `(not printable as JSON: ${(error as Error).message})`];
+        }
+      }),
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
@@ -50,6 +51,90 @@ describe('an inventory with a typo', () => {
     const result = await runCli(['vms', '--json', '--config', '/dev/zero'], { timeoutMs: 20_000 });
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout).error).toMatchObject({ code: 'CONFIG_UNREADABLE', message: expect.stringContaining('not a regular file') });
+  });
+});
+
+/**
+ * A QMP peer on a real unix socket that greets, negotiates, and answers every command with
+ * `reply(depth)`: a return value nested `depth` levels deep.
+ */
+async function hostileQmpPeer(dir: string, depth: number): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const socketPath = path.join(dir, 'hostile.qmp');
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n');
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString();
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+        const request = JSON.parse(buffered.slice(0, newline)) as { execute: string; id?: unknown };
+        buffered = buffered.slice(newline + 1);
+        const value = request.execute === 'qmp_capabilities' ? '{}' : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+        socket.write(`{"return": ${value}, "id": ${JSON.stringify(request.id)}}\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, resolve);
+  });
+  return {
+    endpoint: `unix:${socketPath}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('nicmig qmp against a peer sending deeply nested replies', () => {
+  let dir: string;
+  let peer: { endpoint: string; close: () => Promise<void> } | undefined;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-hostile-${process.pid}-`));
+  });
+  afterEach(async () => {
+    await peer?.close();
+    peer = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([[[] as string[]], [['-v']], [['--json']], [['-v', '--json']]])('nesting past QEMU\'s 1024 levels, with %j: QMP_MESSAGE_TOO_DEEP, exit 22, no stack', async (flags) => {
+    peer = await hostileQmpPeer(dir, 100_000);
+    const result = await runCli(['qmp', peer.endpoint, 'query-status', ...flags]);
+    expect(result.code).toBe(22);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    if (flags.includes('--json')) {
+      expect(JSON.parse(result.stdout)).toMatchObject({ status: 'error', error: { code: 'QMP_MESSAGE_TOO_DEEP', exitCode: 22 } });
+    } else {
+      expect(result.stderr).toMatch(/nests deeper than 1024 levels.*\[QMP_MESSAGE_TOO_DEEP\]/);
+    }
+  });
+
+  it('nesting of 1024 levels, as QEMU allows, is read and logged by -v', async () => {
+    peer = await hostileQmpPeer(dir, 1023);
+    const result = await runCli(['qmp', peer.endpoint, 'query-status', '-v', '--json']);
+    expect(result.code).toBe(0);
+    let value = JSON.parse(result.stdout) as { a?: unknown };
+    let depth = 1;
+    while (typeof value.a === 'object') {
+      value = value.a as { a?: unknown };
+      depth++;
+    }
+    expect(depth).toBe(1023);
+    expect(result.stderr).toContain('<- {"return":{"a":{"a":');
+  });
+});
+
+describe('nicmig vf decode of input that never ends', () => {
+  it.each([['decode'], ['state'], ['plan']])('vf %s /dev/zero returns at once: exit 4 and a JSON document', async (command) => {
+    const result = await runCli(['vf', command, '/dev/zero', '--json'], { timeoutMs: 20_000 });
+    expect(result.code).toBe(4);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'error', error: { code: 'CAPTURE_UNREADABLE', exitCode: 4, message: expect.stringContaining('a character device') } });
   });
 });
 
