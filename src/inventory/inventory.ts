@@ -103,7 +103,7 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
   }
   let raw: unknown;
   try {
-    raw = YAML.parse(text, { prettyErrors: true });
+    raw = YAML.parse(text, { prettyErrors: true, logLevel: 'error' });
   } catch (error) {
     const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
     throw new ConfigError('CONFIG_INVALID', `${configPath}${position ? `:${position.line}:${position.col}` : ''}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, {
