@@ -1,5 +1,5 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
-import { asNicmigError, ExitCode, NicmigError, UsageError } from './errors.js';
+import { asNicmigError, ExitCode, InternalError, NicmigError, UsageError } from './errors.js';
 import { renderError } from './ui/render-error.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
@@ -32,6 +32,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init();
+    installLastResort(() => this.jsonEnabled(), () => Boolean(this.flags?.verbose));
     try {
       const { args, flags } = await this.parse({
         flags: this.ctor.flags,
@@ -76,10 +77,41 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return result;
   }
 
-  /** JSON on stdout, one document, no colour codes (machines parse it). */
+  /** JSON on stdout, one document, no colour codes (machines parse it); always a document. */
   override logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    let text: string;
+    try {
+      text = JSON.stringify(json, null, 2);
+    } catch (error) {
+      const failure = new InternalError(`the result could not be written as JSON: ${(error as Error).message}`, { cause: error });
+      process.exitCode = failure.exitCode;
+      text = JSON.stringify({ status: 'error', error: failure.toJSON() }, null, 2);
+    }
+    process.stdout.write(`${text}\n`);
   }
+}
+
+let lastResortInstalled = false;
+
+/**
+ * What ends the process when something fails outside a command's own flow (an exception in an
+ * event handler, a rejection nobody awaited): the same error output as any other failure, a
+ * JSON document under --json, and the error's exit code; never a bare stack.
+ */
+function installLastResort(json: () => boolean, verbose: () => boolean): void {
+  if (lastResortInstalled) return;
+  lastResortInstalled = true;
+  const end = (error: unknown): void => {
+    const failure = asNicmigError(error);
+    try {
+      if (json()) process.stdout.write(`${JSON.stringify({ status: 'error', error: failure.toJSON() }, null, 2)}\n`);
+      else process.stderr.write(renderError(failure, { verbose: verbose() }));
+    } finally {
+      process.exit(failure.exitCode);
+    }
+  };
+  process.on('uncaughtException', end);
+  process.on('unhandledRejection', end);
 }
 
 function isOclifParseError(error: unknown): boolean {

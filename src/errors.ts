@@ -21,6 +21,7 @@
  *    ├─ PreflightError        migration refused before it started          exit 10
  *    ├─ MigrationError        failed and rolled back                      exit 11..13
  *    ├─ UncertainError        guest location unconfirmed: run recover     exit 14
+ *    ├─ AbandonedError        second Ctrl-C: stopped waiting, run recover exit 130
  *    ├─ JournalError          migration journal unreadable or invalid     exit 14
  *    ├─ VmStartError          a VM (QEMU) did not start on a host         exit 11
  *    ├─ LabError              lab state, directory or processes           exit 1..3
@@ -45,6 +46,8 @@ export const ExitCode = {
   QMP_PROTOCOL: 22,
   QMP_TIMEOUT: 23,
   QMP_COMMAND: 24,
+  /** 128 + SIGINT: `migrate` stopped waiting at a second Ctrl-C; its journal is unfinished. */
+  ABANDONED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -77,10 +80,29 @@ export class NicmigError extends Error {
       name: this.name,
       message: this.message,
       exitCode: this.exitCode,
-      ...(Object.keys(this.details).length > 0 ? { details: this.details } : {}),
+      ...(Object.keys(this.details).length > 0 ? { details: printableDetails(this.details) } : {}),
       ...(this.hint ? { hint: this.hint } : {}),
       ...(cause ? { cause } : {}),
     };
+  }
+}
+
+/** Details as they can be printed: a value JSON cannot write (a cycle, a bigint, nesting too deep) is named, not thrown. */
+function printableDetails(details: Record<string, unknown>): Record<string, unknown> {
+  try {
+    JSON.stringify(details);
+    return details;
+  } catch {
+    return Object.fromEntries(
+      Object.entries(details).map(([key, value]) => {
+        try {
+          JSON.stringify(value);
+          return [key, value];
+        } catch (error) {
+          return [key, `(not printable as JSON: ${(error as Error).message})`];
+        }
+      }),
+    );
   }
 }
 

@@ -1,14 +1,16 @@
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { asNicmigError, UsageError } from '../errors.js';
+import { asNicmigError, ExitCode, UsageError } from '../errors.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import { loadInventory } from '../inventory/inventory.js';
 import { hasVf } from '../inventory/vm-spec.js';
 import { claimVm, releaseVm } from '../migration/active.js';
+import { leftBehind } from '../migration/abandon.js';
 import { overheadFromHistory } from '../migration/downtime-policy.js';
-import { PreflightError } from '../migration/errors.js';
-import { switchoverHistory } from '../migration/journal.js';
+import { AbandonedError, PreflightError } from '../migration/errors.js';
+import { readJournal, switchoverHistory } from '../migration/journal.js';
+import { checkStreamLimits } from '../migration/limits.js';
 import type { MigrationEvent, Phase } from '../migration/events.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../migration/orchestrator.js';
 import type { MigrationResult, MigrationSummary } from '../migration/result.js';
@@ -25,7 +27,7 @@ export default class Migrate extends BaseCommand<typeof Migrate> {
 
   static override description = `Moves a running VM to HOST: pre-copies its memory while it runs, stops it for the switchover, rebuilds its i40e VF state on the destination VF (VMs with vfio-i40evf devices), resumes it there, and quits the source. Any failure before the destination resumes rolls back: the VM keeps running on the source and nothing is left behind. Ctrl-C or SIGTERM (or \`nicmig cancel VM\` from another terminal) cancels and rolls back.
 
-Progress goes to stderr; the summary to stdout. --json prints one summary document on stdout; --events prints NDJSON events on stdout as they happen, the summary as the last one. Exit codes: 0 migrated, 10 refused by preflight, 11 failed and rolled back, 12 timed out and rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run nicmig recover).`;
+Progress goes to stderr; the summary to stdout. --json prints one summary document on stdout; --events prints NDJSON events on stdout as they happen, the summary as the last one. Exit codes: 0 migrated, 10 refused by preflight, 11 failed and rolled back, 12 timed out and rolled back, 13 interrupted and rolled back, 14 guest location uncertain (run nicmig recover), 130 a second Ctrl-C stopped waiting for the rollback (run nicmig recover).`;
 
   static override examples = [
     '<%= config.bin %> migrate vm1 hostB',
@@ -43,9 +45,9 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
 
   static override flags = {
     'downtime-limit': Flags.integer({
-      description: 'Ceiling on the pause the guest feels (STOP -> RESUME), in ms. QEMU gets it less the overhead measured on earlier migrations to HOST, starting from an eighth of it and raised only while pre-copy does not converge.',
+      description:
+        "Ceiling on the pause the guest feels (STOP -> RESUME), in ms (1 to 2000000, QEMU's limit). QEMU gets it less the overhead measured on earlier migrations to HOST, starting from an eighth of it and raised only while pre-copy does not converge.",
       default: DEFAULT_MIGRATION_OPTIONS.downtimeLimitMs,
-      min: 1,
     }),
     'downtime-policy': Flags.string({ description: 'steps: the limit is a ceiling, approached in steps (default); fixed: hand QEMU --downtime-limit as is.', options: ['steps', 'fixed'], default: 'steps' }),
     bandwidth: Flags.string({ description: 'Migration stream bandwidth per second, e.g. 500MiB, 1G, 10gbit.', default: '1GiB' }),
@@ -59,6 +61,10 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
 
   public async run(): Promise<MigrationSummary | undefined> {
     const { vm, host } = this.args;
+    // Values QEMU would refuse are refused now (exit 2), before anything is read or started.
+    const downtimeLimitMs = this.flags['downtime-limit'];
+    const bandwidth = parseBandwidth(this.flags.bandwidth);
+    checkStreamLimits({ downtimeLimitMs, bandwidth });
     const inventory = loadInventory(this.flags.config);
     const spec = inventory.vms.get(vm);
     if (!spec) throw new UsageError('UNKNOWN_VM', `no VM named '${vm}' in ${inventory.file}`, { hint: `known VMs: ${[...inventory.vms.keys()].join(', ') || 'none'}` });
@@ -66,10 +72,10 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     const reportFile = this.flags.report === undefined ? undefined : checkReportPath(this.flags.report);
     const options = {
       ...DEFAULT_MIGRATION_OPTIONS,
-      downtimeLimitMs: this.flags['downtime-limit'],
+      downtimeLimitMs,
       downtimePolicy: this.flags['downtime-policy'] as 'steps' | 'fixed',
       downtimeOverhead: overheadFromHistory(switchoverHistory(path.join(inventory.stateDir, 'journal'), host)),
-      bandwidth: parseBandwidth(this.flags.bandwidth),
+      bandwidth,
       timeoutMs: this.flags.timeout * 1000,
       onTimeout: this.flags['on-timeout'] as 'abort' | 'force',
       autoConverge: this.flags['auto-converge'],
@@ -89,16 +95,19 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     if (busy) throw new PreflightError([`another nicmig (pid ${busy.pid}) is migrating '${vm}' to ${busy.to}; use \`nicmig cancel ${vm}\``]);
 
     const controller = new AbortController();
+    let migration: Migration | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (!controller.signal.aborted) process.stderr.write(`\n${signal}: cancelling, rolling back (again to stop waiting)...\n`);
-      else process.exit(130);
-      controller.abort();
+      if (!controller.signal.aborted) {
+        process.stderr.write(`\n${signal}: cancelling, rolling back (again to stop waiting)...\n`);
+        controller.abort();
+        return;
+      }
+      this.abandon(signal, migration, { vm, to: host, stateDir: inventory.stateDir, events });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const faultPhase = process.env.NICMIG_FAULT_KILL_AT as Phase | undefined;
     progress?.start();
-    let migration: Migration | undefined;
     try {
       migration = new Migration(
         { vm, to: host, options, spec },
@@ -138,6 +147,38 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
       process.off('SIGTERM', onSignal);
       releaseVm(inventory.stateDir, vm);
     }
+  }
+
+  /**
+   * A second SIGINT or SIGTERM: stop waiting for the rollback and exit 130 now. Says what may
+   * be left (from the journal) and that the journal is unfinished, as a JSON document under
+   * --json or --events; releases the active marker so that `nicmig recover` can take the VM.
+   */
+  private abandon(signal: NodeJS.Signals, migration: Migration | undefined, context: { vm: string; to: string; stateDir: string; events: boolean }): never {
+    const { vm, to } = context;
+    const placeholder = migration?.failedResult(new AbandonedError('')) ?? { vm, from: null, to, journal: null, totalTimeMs: null };
+    const journal = placeholder.journal;
+    let left: string[];
+    try {
+      left = journal === null ? leftBehind([], placeholder) : leftBehind(readJournal(journal).records, placeholder);
+    } catch (error) {
+      left = [`the journal ${journal} could not be read (${(error as Error).message}): check both hosts`];
+    }
+    const error = new AbandonedError(
+      `${signal} again: stopped waiting for the rollback of '${vm}'; ${journal === null ? 'no journal was begun' : `the journal ${journal} is unfinished`}; run \`nicmig recover ${vm}\``,
+      { details: { signal, journal, left }, hint: `run \`nicmig recover ${vm}\` before anything else touches this VM` },
+    );
+    const document = { ...(migration?.failedResult(error) ?? { status: 'interrupted', vm, from: null, to, totalTimeMs: null, rolledBack: false, journal: null, error: error.toJSON() }), journalFinished: false, left };
+    try {
+      releaseVm(context.stateDir, vm);
+    } catch (releaseError) {
+      document.left.push(`the active-migration marker could not be removed: ${(releaseError as Error).message}`);
+    }
+    if (context.events) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'summary', ...document })}\n`);
+    else if (this.jsonEnabled()) this.logJson(document);
+    else process.stderr.write(renderError(error, { verbose: Boolean(this.flags.verbose) }) + left.map((line) => `  left: ${line}\n`).join(''));
+    // Pipes and files take stdout synchronously on Linux: the document is out before the exit.
+    process.exit(ExitCode.ABANDONED);
   }
 
   /** The HTML report; a failure to write it is a warning on stderr: the migration's outcome and exit code stand. */

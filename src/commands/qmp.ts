@@ -44,7 +44,7 @@ export default class Qmp extends BaseCommand<typeof Qmp> {
       commandTimeoutMs: timeoutMs,
       greetingTimeoutMs: timeoutMs,
       onTraffic: this.flags.verbose
-        ? (entry) => process.stderr.write(`${entry.dir === 'sent' ? '->' : '<-'} ${JSON.stringify(entry.message)}\n`)
+        ? (entry) => process.stderr.write(`${entry.dir === 'sent' ? '->' : '<-'} ${traceText(entry.message)}\n`)
         : undefined,
     });
     try {
@@ -120,4 +120,13 @@ function parseArgumentsJson(text: string): Record<string, unknown> {
     });
   }
   return value as Record<string, unknown>;
+}
+
+/** A message as the traffic log shows it: its JSON, or a note of why it has none (never a throw). */
+function traceText(message: unknown): string {
+  try {
+    return JSON.stringify(message) ?? String(message);
+  } catch (error) {
+    return `(not printable: ${(error as Error).message})`;
+  }
 }

@@ -8,6 +8,7 @@ import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
 import type { HostFacts, HostHandle, IncomingOptions, PfFacts, StartedVm } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
+import { missingExecutableReason } from './executable.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
@@ -56,7 +57,19 @@ export class QemuHost implements HostHandle {
 
   /** This machine's available memory, the QEMU binary's machine types, and SR-IOV PFs from sysfs. */
   async facts(): Promise<HostFacts> {
-    return { memoryAvailableMiB: memoryAvailableMiB(), machines: await this.machines(), pfs: sriovPfs() };
+    const missing = this.missingQemuBinary();
+    return {
+      memoryAvailableMiB: memoryAvailableMiB(),
+      machines: missing ? null : await this.machines(),
+      pfs: sriovPfs(),
+      ...(missing ? { problems: [missing] } : {}),
+    };
+  }
+
+  /** Why this host's QEMU binary cannot be run (inventory `qemuBinary`), or undefined. */
+  private missingQemuBinary(): string | undefined {
+    const reason = missingExecutableReason(this.config.qemuBinary);
+    return reason ? `the QEMU binary of ${this.name}: ${reason} (inventory hosts.${this.name}.qemuBinary)` : undefined;
   }
 
   private machineList: Promise<string[] | null> | undefined;
@@ -78,6 +91,8 @@ export class QemuHost implements HostHandle {
   async startVm(vm: string, mode: { paused: boolean; incoming: boolean; machineType?: string }): Promise<StartedVm> {
     const spec = this.specs.get(vm);
     if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
+    const missing = this.missingQemuBinary();
+    if (missing) throw new VmStartError(`cannot start '${vm}': ${missing}`, { vm, host: this.name, qemuBinary: this.config.qemuBinary });
     fs.mkdirSync(this.config.runDir, { recursive: true });
     const qmpPath = this.qmpPath(vm);
     const pidFile = this.pidFile(vm);

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_EXTENSION_PREFIX, EXTENSION_PREFIX_HINT, EXTENSION_PREFIX_PATTERN } from './extension-prefix.js';
+import { closestKey, objectKeysAt } from './strict.js';
 import { VmSpecSchema, type VmSpec } from './vm-spec.js';
 
 /**
@@ -12,11 +14,23 @@ import { VmSpecSchema, type VmSpec } from './vm-spec.js';
  * file; every error names the file and the path of the bad field.
  */
 
-const HostSchema = z.object({
+/** An inventory is a page of YAML; anything larger is not one (and is not read into memory). */
+export const MAX_INVENTORY_BYTES = 1024 * 1024;
+
+/** A host name or an IP address; an IPv6 address may come bracketed, and is kept without. */
+const migrationAddress = z
+  .string()
+  .min(1)
+  .transform((text) => (/^\[[^\]]*\]$/.test(text) ? text.slice(1, -1) : text))
+  .refine((text) => net.isIP(text) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(text), {
+    message: 'expected an IPv4 or IPv6 address or a host name (e.g. 192.0.2.10, 2001:db8::10, hostb.example)',
+  });
+
+const HostSchema = z.strictObject({
   /** `qemu`: QEMU processes on this machine; `sim`: a simulated host (`nicmig sim host`). */
   kind: z.enum(['qemu', 'sim']).default('qemu'),
   /** Address the destination's migration listener binds to, reachable from the other hosts. */
-  migrationAddress: z.string().min(1).default('127.0.0.1'),
+  migrationAddress: migrationAddress.default('127.0.0.1'),
   /** Where the host's QMP sockets live: <runDir>/<vm>.qmp. */
   runDir: z.string().min(1),
   qemuBinary: z.string().min(1).default('qemu-system-x86_64'),
@@ -30,7 +44,7 @@ const HostSchema = z.object({
 });
 export type HostConfig = z.infer<typeof HostSchema> & { name: string };
 
-export const InventorySchema = z.object({
+export const InventorySchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
   qmpExtensionPrefix: z.string().regex(EXTENSION_PREFIX_PATTERN, EXTENSION_PREFIX_HINT).default(DEFAULT_EXTENSION_PREFIX),
   hosts: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a host name of letters, digits, _ . -'), HostSchema),
@@ -60,8 +74,19 @@ export function loadInventory(file: string | undefined, env: NodeJS.ProcessEnv =
   const configPath = path.resolve(file ?? defaultConfigPath(env));
   let text: string;
   try {
+    // Only a regular file of sane size: `--config /dev/zero` must not read forever.
+    const stat = fs.statSync(configPath);
+    if (!stat.isFile()) {
+      throw new ConfigError('CONFIG_UNREADABLE', `cannot read inventory ${configPath}: not a regular file`, { details: { file: configPath } });
+    }
+    if (stat.size > MAX_INVENTORY_BYTES) {
+      throw new ConfigError('CONFIG_TOO_LARGE', `inventory ${configPath} is ${stat.size} bytes; the limit is ${MAX_INVENTORY_BYTES}`, {
+        details: { file: configPath, size: stat.size, limit: MAX_INVENTORY_BYTES },
+      });
+    }
     text = fs.readFileSync(configPath, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ConfigError(missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE', `cannot read inventory ${configPath}: ${(error as Error).message}`, {
       cause: error,
@@ -73,9 +98,12 @@ export function loadInventory(file: string | undefined, env: NodeJS.ProcessEnv =
 }
 
 export function parseInventory(text: string, configPath: string, env: NodeJS.ProcessEnv = process.env): Inventory {
+  if (Buffer.byteLength(text, 'utf8') > MAX_INVENTORY_BYTES) {
+    throw new ConfigError('CONFIG_TOO_LARGE', `inventory ${configPath} is over ${MAX_INVENTORY_BYTES} bytes`, { details: { file: configPath, limit: MAX_INVENTORY_BYTES } });
+  }
   let raw: unknown;
   try {
-    raw = YAML.parse(text, { prettyErrors: true });
+    raw = YAML.parse(text, { prettyErrors: true, logLevel: 'error' });
   } catch (error) {
     const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
     throw new ConfigError('CONFIG_INVALID', `${configPath}${position ? `:${position.line}:${position.col}` : ''}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, {
@@ -83,11 +111,23 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
       details: { file: configPath, line: position?.line, column: position?.col },
     });
   }
-  const parsed = InventorySchema.safeParse(raw ?? {});
+  const document = raw ?? {};
+  const parsed = InventorySchema.safeParse(document);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+    const unknownKeys: { key: string; path: string; suggestion?: string }[] = [];
+    const issues = parsed.error.issues.flatMap((issue) => {
+      if (issue.code !== 'unrecognized_keys') return [`${formatPath(issue.path)}: ${issue.message}`];
+      const known = objectKeysAt(InventorySchema, document, issue.path) ?? [];
+      return issue.keys.map((key) => {
+        const suggestion = closestKey(key, known);
+        unknownKeys.push({ key, path: formatPath(issue.path), ...(suggestion ? { suggestion } : {}) });
+        return `${unknownKeyMessage(key, issue.path, suggestion)}${suggestion ? '' : known.length > 0 ? ` (known keys: ${known.join(', ')})` : ''}`;
+      });
+    });
+    const first = unknownKeys[0];
     throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${issues.join('\n  - ')}`, {
-      details: { file: configPath, issues },
+      details: { file: configPath, issues, ...(unknownKeys.length > 0 ? { unknownKeys } : {}) },
+      hint: first?.suggestion ? `did you mean '${first.suggestion}'? (docs/configuration.md lists every key)` : unknownKeys.length > 0 ? 'docs/configuration.md lists every key' : undefined,
     });
   }
   const base = path.dirname(configPath);
@@ -110,6 +150,10 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
     hosts,
     vms,
   };
+}
+
+function unknownKeyMessage(key: string, where: readonly PropertyKey[], suggestion: string | undefined): string {
+  return `unknown key '${key}' ${where.length === 0 ? 'at the top level' : `in ${formatPath(where)}`}${suggestion ? `; did you mean '${suggestion}'?` : ''}`;
 }
 
 function formatPath(parts: readonly PropertyKey[]): string {

@@ -12,7 +12,7 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const mac = z.string().regex(MAC_PATTERN, 'expected a MAC address like 52:54:00:12:34:56').transform((value) => value.toLowerCase());
 const deviceId = z.string().regex(NAME_PATTERN, 'expected a device id of letters, digits, _ . -');
 
-export const VirtioNetDeviceSchema = z.object({
+export const VirtioNetDeviceSchema = z.strictObject({
   type: z.literal('virtio-net'),
   id: deviceId,
   mac,
@@ -20,7 +20,7 @@ export const VirtioNetDeviceSchema = z.object({
   netdev: z.enum(['user', 'none']).default('user'),
 });
 
-export const VfioI40evfDeviceSchema = z.object({
+export const VfioI40evfDeviceSchema = z.strictObject({
   type: z.literal('vfio-i40evf'),
   id: deviceId,
   /** The PF (network interface on the host) whose VF the VM gets. */
@@ -38,7 +38,7 @@ export const DeviceSchema = z.discriminatedUnion('type', [VirtioNetDeviceSchema,
 export type DeviceSpec = z.infer<typeof DeviceSchema>;
 
 export const VmSpecSchema = z
-  .object({
+  .strictObject({
     name: z.string().regex(NAME_PATTERN, 'expected a VM name of letters, digits, _ . - (at most 63)'),
     machine: z.string().default('q35'),
     memoryMiB: z.number().int().min(16).max(4 * 1024 * 1024),
@@ -48,7 +48,7 @@ export const VmSpecSchema = z
      * guest memory; `{host}` and `{vm}` in the path are replaced per host.
      */
     memoryBackend: z
-      .discriminatedUnion('type', [z.object({ type: z.literal('ram') }), z.object({ type: z.literal('file'), path: z.string().min(1) })])
+      .discriminatedUnion('type', [z.strictObject({ type: z.literal('ram') }), z.strictObject({ type: z.literal('file'), path: z.string().min(1) })])
       .default({ type: 'ram' }),
     devices: z.array(DeviceSchema).default([]),
     /** Extra QEMU arguments (real QEMU only); `{host}` and `{vm}` in them are replaced per host. */

@@ -45,3 +45,16 @@ export class UncertainError extends NicmigError {
     });
   }
 }
+
+/**
+ * A second SIGINT or SIGTERM while the first one's rollback ran: nicmig stopped waiting and
+ * exits 130 at once. Its journal is unfinished; `nicmig recover` settles where the guest is.
+ */
+export class AbandonedError extends NicmigError {
+  constructor(message: string, options: NicmigErrorOptions = {}) {
+    super('MIGRATION_ABANDONED', message, ExitCode.ABANDONED, {
+      hint: 'run `nicmig recover <vm>` before anything else touches this VM',
+      ...options,
+    });
+  }
+}

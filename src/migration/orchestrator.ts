@@ -17,6 +17,7 @@ import { MigrationError, PreflightError, UncertainError, type MigrationFailureKi
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
 import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
+import { checkStreamLimits } from './limits.js';
 import { destinationReasons } from './preflight.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
@@ -166,6 +167,8 @@ export class Migration {
     private readonly request: MigrationRequest,
     deps: MigrationDependencies,
   ) {
+    // Values QEMU would refuse only after the destination started are refused here.
+    checkStreamLimits(request.options, { downtimeLimitMs: 'downtime limit', bandwidth: 'bandwidth' });
     this.strategy = deps.strategy;
     // Every event is also kept, with its wall-clock time, for the timeline (--report).
     this.deps = {

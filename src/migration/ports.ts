@@ -60,4 +60,6 @@ export interface HostFacts {
   machines: string[] | null;
   /** SR-IOV PFs; null when the host cannot tell. */
   pfs: PfFacts[] | null;
+  /** What keeps the host from starting any VM (e.g. its QEMU binary is missing), each a sentence. */
+  problems?: string[];
 }

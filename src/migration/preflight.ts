@@ -6,7 +6,7 @@ import type { HostFacts } from './ports.js';
  * VFs its vfio-i40evf devices need. Pure; every reason at once.
  */
 export function destinationReasons(spec: VmSpec, host: string, facts: HostFacts, sourceMachineType?: string): string[] {
-  const reasons: string[] = [];
+  const reasons: string[] = [...(facts.problems ?? [])];
   if (facts.memoryAvailableMiB !== null && facts.memoryAvailableMiB < spec.memoryMiB) {
     reasons.push(`${host} has ${facts.memoryAvailableMiB} MiB of memory available; '${spec.name}' needs ${spec.memoryMiB} MiB`);
   }

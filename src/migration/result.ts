@@ -1,5 +1,5 @@
 import type { NicmigError } from '../errors.js';
-import { MigrationError, PreflightError, UncertainError } from './errors.js';
+import { AbandonedError, MigrationError, PreflightError, UncertainError } from './errors.js';
 import type { MigrationEvent, Phase } from './events.js';
 import type { StrategyPlan } from './strategy.js';
 
@@ -139,7 +139,7 @@ export interface DryRunResult extends ResultBase, SwitchoverTimings {
   plan: DryRunPlan;
 }
 
-export type FailureStatus = 'refused' | 'rolled-back' | 'uncertain' | 'error';
+export type FailureStatus = 'refused' | 'rolled-back' | 'uncertain' | 'interrupted' | 'error';
 
 /** The migration did not happen: refused, rolled back, uncertain (run recover), or an error. */
 export interface FailedResult extends Omit<ResultBase, 'totalTimeMs'> {
@@ -161,6 +161,7 @@ export function failureStatus(error: NicmigError): FailureStatus {
   if (error instanceof PreflightError) return 'refused';
   if (error instanceof MigrationError) return 'rolled-back';
   if (error instanceof UncertainError) return 'uncertain';
+  if (error instanceof AbandonedError) return 'interrupted';
   return 'error';
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_MAX_MESSAGE_BYTES, QmpLineDecoder } from './framing.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NESTING, QmpLineDecoder } from './framing.js';
 import {
   QmpCommandError,
   QmpConnectError,
@@ -43,6 +43,8 @@ export interface QmpClientOptions {
   greetingTimeoutMs?: number;
   /** Largest message accepted from QEMU. Default 10 MiB. */
   maxMessageBytes?: number;
+  /** Deepest nesting of a message; deeper is QMP_MESSAGE_TOO_DEEP (default QEMU's 1024). */
+  maxNesting?: number;
   /** Send qmp_capabilities after the greeting (default). Off only to test QEMU's own behaviour. */
   negotiate?: boolean;
   /** What the peer is called in error messages (an endpoint, a VM name). */
@@ -111,7 +113,7 @@ export class QmpClient {
     private readonly stream: QmpStream,
     private readonly options: QmpClientOptions,
   ) {
-    this.decoder = new QmpLineDecoder(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+    this.decoder = new QmpLineDecoder(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, options.maxNesting ?? DEFAULT_MAX_NESTING);
     this.peerName = options.peerName ?? 'QMP peer';
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
@@ -290,7 +292,7 @@ export class QmpClient {
     this.inFlight++;
     if (command.raw !== undefined) {
       this.stats.sent++;
-      this.options.onTraffic?.({ t: this.elapsed(), dir: 'sent', message: { raw: command.raw } });
+      this.trace({ t: this.elapsed(), dir: 'sent', message: { raw: command.raw } });
       this.stream.write(command.raw);
       return;
     }
@@ -298,7 +300,7 @@ export class QmpClient {
     if (command.args !== undefined) message.arguments = command.args;
     message.id = command.id;
     this.stats.sent++;
-    this.options.onTraffic?.({ t: this.elapsed(), dir: 'sent', message });
+    this.trace({ t: this.elapsed(), dir: 'sent', message });
     this.stream.write(`${JSON.stringify(message)}\n`);
   }
 
@@ -368,7 +370,7 @@ export class QmpClient {
 
   private dispatch(message: Record<string, unknown>): void {
     this.stats.received++;
-    this.options.onTraffic?.({ t: this.elapsed(), dir: 'received', message });
+    this.trace({ t: this.elapsed(), dir: 'received', message });
     if (this.greetingWaiter) {
       // QEMU 7.2 can send an event (RESUME) to a client that connects while it starts, before
       // the greeting: skip it rather than fail the connection.
@@ -473,6 +475,16 @@ export class QmpClient {
     for (const listener of this.listeners) listener.terminate(error);
     this.listeners.clear();
     this.resolveClosed(error);
+  }
+
+  /** Hands an entry to the traffic observer; an observer that throws never breaks the session. */
+  private trace(entry: QmpTrafficEntry): void {
+    if (!this.options.onTraffic) return;
+    try {
+      this.options.onTraffic(entry);
+    } catch {
+      // A log is not the protocol: drop the entry, keep the connection.
+    }
   }
 
   private elapsed(): number {

@@ -4,6 +4,13 @@ import { QmpProtocolError } from './errors.js';
 export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
 /**
+ * Deepest nesting of objects and arrays in one message: QEMU's own (json-streamer.c
+ * MAX_NESTING), so nothing QEMU could parse is refused, and nothing deeper reaches code that
+ * walks a value recursively (JSON.stringify in a traffic log, schema checks).
+ */
+export const DEFAULT_MAX_NESTING = 1024;
+
+/**
  * Splits a byte stream into QMP messages. QEMU ends every message with "\r\n" and never
  * breaks a line inside one, so a message is one line of JSON. Pure: no I/O.
  */
@@ -11,7 +18,10 @@ export class QmpLineDecoder {
   private chunks: Buffer[] = [];
   private pending = 0;
 
-  constructor(private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
+  constructor(
+    private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+    private readonly maxNesting = DEFAULT_MAX_NESTING,
+  ) {}
 
   /** Feeds bytes and returns the complete messages they finish, parsed. Throws QmpProtocolError. */
   push(data: Buffer): unknown[] {
@@ -28,6 +38,8 @@ export class QmpLineDecoder {
       start = newline + 1;
       const text = line.toString('utf8').trim();
       if (text.length === 0) continue;
+      // Fewer characters than the limit cannot nest deeper than it: only long lines are scanned.
+      if (text.length > this.maxNesting) checkNesting(text, this.maxNesting);
       messages.push(parseMessage(text));
     }
     if (start < data.length) {
@@ -53,6 +65,26 @@ export class QmpLineDecoder {
       `QMP message exceeds ${this.maxMessageBytes} bytes (at least ${size} bytes without an end of line)`,
       { details: { limit: this.maxMessageBytes, size } },
     );
+  }
+}
+
+/** Throws QMP_MESSAGE_TOO_DEEP when objects and arrays in `text` nest deeper than `limit`. Pure, one pass. */
+export function checkNesting(text: string, limit: number): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) {
+        throw new QmpProtocolError('QMP_MESSAGE_TOO_DEEP', `QMP message nests deeper than ${limit} levels (QEMU's own limit): ${excerpt(text)}`, {
+          details: { limit, offset: i, excerpt: excerpt(text) },
+        });
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
   }
 }
 

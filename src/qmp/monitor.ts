@@ -60,7 +60,14 @@ export class QemuMonitor {
     readonly client: QmpClient,
     options: { extensionPrefix?: string } = {},
   ) {
-    this.extensionPrefix = validateExtensionPrefix(options.extensionPrefix ?? DEFAULT_EXTENSION_PREFIX);
+    try {
+      this.extensionPrefix = validateExtensionPrefix(options.extensionPrefix ?? DEFAULT_EXTENSION_PREFIX);
+    } catch (error) {
+      // The monitor owns the connection it was given: refused, it closes it (a leaked socket
+      // would keep the process waiting for ever).
+      client.destroy();
+      throw error;
+    }
   }
 
   /** The wire name of an extension command, e.g. `i40evf-list` -> `__org.nicmig_i40evf-list`. */

@@ -30,5 +30,9 @@ export function parseBandwidth(text: string, flag = '--bandwidth'): number {
   }
   const value = Math.round(Number(match[1]) * factor);
   if (value < 1024 * 1024) throw new UsageError('BAD_BANDWIDTH', `${flag} '${text}' is below 1 MiB/s`, { hint: 'e.g. 500MiB' });
+  // QEMU takes up to SIZE_MAX; nicmig writes the number exactly only up to 2^53 - 1.
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError('BAD_BANDWIDTH', `${flag} '${text}' is above the largest bandwidth nicmig can set (${Number.MAX_SAFE_INTEGER} bytes/s)`, { hint: 'e.g. 10gbit' });
+  }
   return value;
 }

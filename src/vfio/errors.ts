@@ -72,7 +72,7 @@ export class VirtchnlError extends VfError {
   }
 }
 
-export type CaptureErrorCode = 'CAPTURE_BAD_MAGIC' | 'CAPTURE_TRUNCATED' | 'CAPTURE_CORRUPT' | 'CAPTURE_NOT_FOUND' | 'CAPTURE_UNREADABLE';
+export type CaptureErrorCode = 'CAPTURE_BAD_MAGIC' | 'CAPTURE_TRUNCATED' | 'CAPTURE_CORRUPT' | 'CAPTURE_NOT_FOUND' | 'CAPTURE_UNREADABLE' | 'CAPTURE_TOO_LARGE';
 
 /** A capture file that cannot be read past some point; the records before it are usable. */
 export class CaptureError extends VfError {

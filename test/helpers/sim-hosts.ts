@@ -12,8 +12,11 @@ export class SimHostProcesses {
   readonly dir: string;
   readonly config: string;
   private readonly children: ChildProcess[] = [];
+  /** The process of each started host, by name (e.g. to SIGSTOP one in a test). */
+  readonly processes = new Map<string, ChildProcess>();
 
-  constructor(label: string) {
+  /** `hostFields` adds YAML flow-map fields to a host's entry, e.g. `{hostB: "migrationAddress: '::1'"}`. */
+  constructor(label: string, hostFields: Partial<Record<'hostA' | 'hostB', string>> = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-${label}-`));
     this.config = path.join(this.dir, 'config.yaml');
     fs.writeFileSync(
@@ -21,8 +24,8 @@ export class SimHostProcesses {
       [
         `stateDir: ${path.join(this.dir, 'state')}`,
         'hosts:',
-        `  hostA: {kind: sim, runDir: ${path.join(this.dir, 'hostA')}}`,
-        `  hostB: {kind: sim, runDir: ${path.join(this.dir, 'hostB')}}`,
+        `  hostA: {kind: sim, runDir: ${path.join(this.dir, 'hostA')}${hostFields.hostA ? `, ${hostFields.hostA}` : ''}}`,
+        `  hostB: {kind: sim, runDir: ${path.join(this.dir, 'hostB')}${hostFields.hostB ? `, ${hostFields.hostB}` : ''}}`,
         'vms:',
         '  - {name: vm1, memoryMiB: 64}',
         '',
@@ -39,6 +42,7 @@ export class SimHostProcesses {
     const args = [NICMIG_BIN, 'sim', 'host', '--name', name, '--dir', path.join(this.dir, name), '--dirty-rate', '2000', ...vms.flatMap((vm) => ['--vm', vm])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.push(child);
+    this.processes.set(name, child);
     let log = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sim host ${name} did not come up: ${log}`)), 30_000);
@@ -60,6 +64,8 @@ export class SimHostProcesses {
           new Promise<void>((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();
             child.once('exit', () => resolve());
+            // A host a test stopped (SIGSTOP) must run again to take the SIGTERM.
+            child.kill('SIGCONT');
             child.kill('SIGTERM');
             setTimeout(() => child.kill('SIGKILL'), 5000).unref();
           }),

@@ -14,7 +14,7 @@ export default class VfDecode extends BaseCommand<typeof VfDecode> {
   ];
 
   static override args = {
-    capture: Args.string({ description: 'capture file (I40EAQ01)', required: true }),
+    capture: Args.string({ description: 'capture file (I40EAQ01), a FIFO, or - for standard input', required: true }),
   };
 
   public async run(): Promise<unknown> {

@@ -18,7 +18,7 @@ export default class VfState extends BaseCommand<typeof VfState> {
   ];
 
   static override args = {
-    capture: Args.string({ description: 'capture file (I40EAQ01)', required: true }),
+    capture: Args.string({ description: 'capture file (I40EAQ01), a FIFO, or - for standard input', required: true }),
   };
 
   static override flags = {

@@ -38,9 +38,20 @@ describe('QmpLineDecoder', () => {
         try {
           new QmpLineDecoder(128).push(Buffer.from(bytes));
         } catch (error) {
-          expect(['QMP_MALFORMED_MESSAGE', 'QMP_MESSAGE_TOO_LARGE']).toContain((error as { code?: string }).code);
+          expect(['QMP_MALFORMED_MESSAGE', 'QMP_MESSAGE_TOO_LARGE', 'QMP_MESSAGE_TOO_DEEP']).toContain((error as { code?: string }).code);
         }
       }),
     );
+  });
+
+  it('takes nesting up to QEMU\'s 1024 levels and refuses one more, before parsing', () => {
+    const nested = (depth: number) => Buffer.from(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}\r\n`);
+    expect(new QmpLineDecoder().push(nested(1024))).toHaveLength(1);
+    expect(() => new QmpLineDecoder().push(nested(1025))).toThrow(expect.objectContaining({ code: 'QMP_MESSAGE_TOO_DEEP', exitCode: 22 }));
+    // Arrays count as objects do; brackets inside strings do not count.
+    expect(() => new QmpLineDecoder().push(Buffer.from(`{"a":${'['.repeat(1024)}${']'.repeat(1024)}}\n`))).toThrow(expect.objectContaining({ code: 'QMP_MESSAGE_TOO_DEEP' }));
+    expect(new QmpLineDecoder().push(Buffer.from(`{"a":"${'[{'.repeat(5000)}\\"${'['.repeat(10)}"}\n`))).toHaveLength(1);
+    // Past V8's stack, but refused at the limit: never a RangeError.
+    expect(() => new QmpLineDecoder(64 << 20).push(nested(500_000))).toThrow(expect.objectContaining({ code: 'QMP_MESSAGE_TOO_DEEP' }));
   });
 });
