@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { loadInventory } from '../../src/hosts/inventory.js';
+import { loadInventory } from '../../src/inventory/inventory.js';
 import { QemuHost, isAlive } from '../../src/hosts/qemu-host.js';
 import { runCli } from '../helpers/cli.js';
 import { GuestConsole, type GuestStatus } from '../helpers/guest/console.js';

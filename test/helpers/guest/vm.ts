@@ -1,4 +1,4 @@
-import type { VmSpec } from '../../../src/hosts/vm-spec.js';
+import type { VmSpec } from '../../../src/inventory/vm-spec.js';
 import type { GuestImage } from './image.js';
 
 export interface GuestVmOptions {
