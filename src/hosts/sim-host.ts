@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostFacts, HostHandle, StartedVm } from '../migration/ports.js';
+import type { HostFacts, HostHandle, StartedVm, VmProbe } from '../migration/ports.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
-import { SimHostClient } from '../sim/host-client.js';
+import { readHostManifest, SimHostClient } from '../sim/host-client.js';
 import type { HostConfig } from '../inventory/inventory.js';
+import { pidAlive, probeVmSocket, type ProcessFact } from './probe.js';
 import { connectVmSocket } from './qemu-host.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
@@ -18,7 +19,7 @@ export class SimulatedHost implements HostHandle {
   constructor(
     private readonly config: HostConfig,
     private readonly specs: ReadonlyMap<string, VmSpec>,
-    private readonly options: { extensionPrefix?: string } = {},
+    private readonly options: { extensionPrefix?: string; probeTimeoutMs?: number } = {},
   ) {
     this.name = config.name;
     this.migrationAddress = config.migrationAddress;
@@ -26,6 +27,29 @@ export class SimulatedHost implements HostHandle {
 
   connectVm(vm: string): Promise<QemuMonitor | undefined> {
     return connectVmSocket(path.join(this.config.runDir, `${vm}.qmp`), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  /** Running, paused, gone or unknown: the socket, then the host process's manifest (its VM list) when the socket does not answer. */
+  probeVm(vm: string): Promise<VmProbe> {
+    return probeVmSocket(path.join(this.config.runDir, `${vm}.qmp`), {
+      peerName: `${vm} on ${this.name}`,
+      extensionPrefix: this.options.extensionPrefix,
+      timeoutMs: this.options.probeTimeoutMs,
+      process: () => this.processFact(vm),
+    });
+  }
+
+  /** The simulated host process is the VM's process table: its pid, and the VMs its manifest lists. */
+  private processFact(vm: string): ProcessFact {
+    let manifest;
+    try {
+      manifest = readHostManifest(this.config.runDir);
+    } catch {
+      return undefined;
+    }
+    if (!pidAlive(manifest.pid)) return { alive: false, what: `the simulated host process ${manifest.pid}` };
+    const listed = manifest.vms.some((entry) => entry.name === vm);
+    return { alive: listed, what: `${vm} in the VM list of simulated host process ${manifest.pid}` };
   }
 
   async facts(): Promise<HostFacts> {

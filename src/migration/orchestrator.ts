@@ -267,14 +267,19 @@ export class Migration {
       });
     }
     const found: { host: HostHandle; monitor: QemuMonitor; status: string }[] = [];
-    for (const host of this.deps.hosts.values()) {
-      const monitor = await host.connectVm(vm).catch(() => undefined);
-      if (!monitor) continue;
-      const status = await monitor.queryStatus();
-      found.push({ host, monitor, status: status.status });
+    const unknown: string[] = [];
+    const probes = await Promise.all([...this.deps.hosts.values()].map(async (host) => ({ host, probe: await host.probeVm(vm) })));
+    for (const { host, probe } of probes) {
+      const { presence, monitor } = probe;
+      if (presence.state === 'unknown') unknown.push(`${host.name}: ${presence.reason}`);
+      if (monitor && (presence.state === 'running' || presence.state === 'paused')) found.push({ host, monitor, status: presence.status });
     }
     const live = found.filter((f) => f.status !== 'inmigrate' && f.status !== 'postmigrate');
-    for (const other of found) if (!live.includes(other) || live.length > 1) other.monitor.disconnect();
+    for (const other of found) if (!live.includes(other) || live.length > 1 || unknown.length > 0) other.monitor.disconnect();
+    if (unknown.length > 0) {
+      // A QEMU that does not answer may hold the guest: a migration now could make a second copy.
+      throw new PreflightError(unknown.map((reason) => `cannot tell whether '${vm}' runs on ${reason}`));
+    }
     if (live.length === 0) {
       throw new PreflightError([`VM '${vm}' runs on none of the hosts (${[...this.deps.hosts.keys()].join(', ')})`]);
     }
