@@ -71,17 +71,15 @@ export default class Status extends BaseCommand<typeof Status> {
 function renderStatus(vms: VmStatus[]): string {
   const rows = [['VM', 'HOST', 'STATE', 'MIGRATION', 'NOTE']];
   for (const vm of vms) {
-    const note = vm.migrationInFlight
-      ? `migrating to ${vm.migrationInFlight.to} (nicmig pid ${vm.migrationInFlight.pid})`
-      : vm.needsRecover
-        ? 'interrupted migration: run `nicmig recover`'
-        : vm.placements.some((p) => p.status === 'busy')
-          ? `monitor busy on ${vm.placements.filter((p) => p.status === 'busy').map((p) => p.host).join(', ')} (another client holds it, or QEMU is hung)`
-          : vm.placements.some((p) => p.status === 'unknown')
-            ? `no answer from ${vm.placements.filter((p) => p.status === 'unknown').map((p) => `${p.host}: ${p.reason}`).join('; ')}`
-            : vm.placements.length === 0
-              ? 'not running on any host'
-              : '';
+    const busy = vm.placements.filter((p) => p.status === 'busy').map((p) => p.host);
+    const unknown = vm.placements.filter((p) => p.status === 'unknown').map((p) => `${p.host}: ${p.reason}`);
+    const notes = [
+      vm.migrationInFlight ? `migrating to ${vm.migrationInFlight.to} (nicmig pid ${vm.migrationInFlight.pid})` : vm.needsRecover ? 'interrupted migration: run `nicmig recover`' : '',
+      busy.length > 0 ? `monitor busy on ${busy.join(', ')} (another client holds it, or QEMU is hung)` : '',
+      unknown.length > 0 ? `no answer from ${unknown.join('; ')}` : '',
+      vm.placements.length === 0 && !vm.migrationInFlight ? 'not running on any host' : '',
+    ];
+    const note = notes.filter(Boolean).join('; ');
     if (vm.placements.length === 0) rows.push([vm.vm, '-', '-', '-', note]);
     vm.placements.forEach((p, i) => rows.push([i === 0 ? vm.vm : '', p.host, p.status, p.migration ?? '-', i === 0 ? note : '']));
   }
