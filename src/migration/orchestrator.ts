@@ -213,7 +213,7 @@ export class Migration {
       await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true)));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
-      await this.step('cleanup', () => this.cleanup(session as Session, cleanupWarnings));
+      await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
       this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings });
       return this.migratedResult(session, completedInfo, replay, cleanupWarnings);
     } catch (error) {
@@ -243,7 +243,8 @@ export class Migration {
 
   private async step<T>(phase: Phase, body: () => Promise<T>, options: { faultHookFired?: boolean } = {}): Promise<T> {
     this.phase = phase;
-    this.checkAborted();
+    // After the destination's cont an interrupt cancels nothing: cleanup (bounded) still runs.
+    if (phase !== 'cleanup') this.checkAborted();
     if (!options.faultHookFired) await this.deps.atPhase?.(phase, { phase, at: 'phase-start' });
     this.deps.onEvent({ type: 'phase', phase, state: 'started' });
     try {
@@ -566,14 +567,18 @@ export class Migration {
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------
 
-  private async cleanup(session: Session, warnings: string[]): Promise<void> {
-    const { source, sourceHost } = session;
+  private async cleanup(session: Session, prepared: Prepared, warnings: string[]): Promise<void> {
+    const { source, sourceHost, destinationHost } = session;
     const released = await retry(3, async () => this.strategy.cleanupSource(source));
     if (released) this.recordAfterResume(session, warnings, 'source-vf-reset');
     else warnings.push('the source VF could not be reset: reset it on the PF by hand');
     const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
     if (quit) this.recordAfterResume(session, warnings, 'source-quit');
     else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
+    // nicmig holds the destination's monitor from its start: closed now means that QEMU ended.
+    if (!prepared.destination.monitor.isOpen) {
+      warnings.push(`the destination QEMU on ${destinationHost.name} ended after it resumed the guest: the guest runs nowhere; check its log`);
+    }
     for (const warning of warnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
 
