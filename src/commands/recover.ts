@@ -4,7 +4,7 @@ import { BaseCommand } from '../base-command.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import { describePresence } from '../hosts/probe.js';
 import { loadInventory } from '../inventory/inventory.js';
-import { readMarker, processAlive } from '../migration/active.js';
+import { clearStaleMarker, readMarker, processAlive } from '../migration/active.js';
 import { RecoverNeedsFactsError, UncertainError } from '../migration/errors.js';
 import { listJournals } from '../migration/journal.js';
 import { recoverMigration, type RecoveryOutcome } from '../migration/recover.js';
@@ -42,6 +42,13 @@ export default class Recover extends BaseCommand<typeof Recover> {
       for (const step of outcome.steps) this.log2(`  ${step.ok ? 'ok' : 'FAILED'}  ${step.step}${step.error ? `: ${step.error}` : ''}`);
     }
     if (journals.length === 0) this.log2(this.args.vm ? `nothing to recover for ${this.args.vm}` : 'nothing to recover');
+    // A nicmig killed before it could remove its marker: the marker's process is gone, and the
+    // VM's journal (if it had one) is settled above or waits for facts; the marker says nothing more.
+    for (const vm of this.args.vm ? [this.args.vm] : [...inventory.vms.keys()]) {
+      if (recovered.some((o) => o.vm === vm && !o.resolved)) continue;
+      const stale = clearStaleMarker(inventory.stateDir, vm);
+      if (stale) this.log2(`${vm}: removed the marker of nicmig pid ${stale.pid}, which no longer runs`);
+    }
     const unresolved = recovered.filter((o) => !o.resolved);
     const waiting = unresolved.filter((o) => o.decision.action === 'needs-facts');
     if (unresolved.length > 0 && waiting.length === unresolved.length) {
