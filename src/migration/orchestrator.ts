@@ -128,6 +128,8 @@ interface AtSwitchover {
 interface RollbackLedger {
   destination?: StartedVm;
   migrateIssued: boolean;
+  /** `cont` went to the destination: it may run, whatever its reply said. */
+  contSent?: boolean;
 }
 
 /**
@@ -210,7 +212,7 @@ export class Migration {
       closers.push(() => atSwitchover.sourceEvents.close());
       await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
       const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true)));
+      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
@@ -540,7 +542,7 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void): Promise<void> {
+  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
     // One fsync for all three records: the only journal write inside the downtime. If it
@@ -558,6 +560,7 @@ export class Migration {
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
+    ledger.contSent = true;
     const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
     this.eventLog.push({ side: 'destination', event });
     this.recordAfterResume(session, [], 'destination-resumed');
@@ -600,6 +603,7 @@ export class Migration {
         stopDestination: destination ? () => destination.destroy() : undefined,
         restoreSourceVf: () => this.strategy.rollbackSource(source),
         resumeSource: session.sourceWasRunning,
+        destinationMayRun: ledger.contSent === true,
       },
       this.options.stepTimeoutMs,
     );

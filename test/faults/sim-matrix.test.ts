@@ -26,7 +26,7 @@ jest.setTimeout(60_000);
  * journal ends in a terminal record.
  */
 const PHASES: Phase[] = ['resolve', 'preflight', 'prepare', 'precopy', 'switchover', 'replay', 'resume', 'cleanup'];
-const FAULTS = ['SIGINT', 'source QEMU killed', 'destination QEMU killed', 'other client on both monitors', 'VF reset by the guest', 'VF reset by the PF', 'state dir full'] as const;
+const FAULTS = ['SIGINT', 'source QEMU killed', 'destination QEMU killed', 'other client on both monitors', 'VF reset by the guest', 'VF reset by the PF', 'state dir full', 'cont never answered'] as const;
 type Fault = (typeof FAULTS)[number];
 
 const section = new MatrixSection(
@@ -83,6 +83,7 @@ function fillDisk(journalDir: string): void {
 function applicable(phase: Phase, fault: Fault): boolean {
   if (fault === 'destination QEMU killed') return PHASES.indexOf(phase) > PHASES.indexOf('prepare');
   if (fault.startsWith('VF reset')) return phase === 'precopy' || phase === 'switchover';
+  if (fault === 'cont never answered') return phase === 'resume';
   return true;
 }
 
@@ -127,11 +128,17 @@ async function runCell(phase: Phase, fault: Fault): Promise<string> {
         case 'state dir full':
           fillDisk(journalDir);
           return;
+        case 'cont never answered': {
+          // The destination takes `cont` and never replies (nor acts on it): a hung monitor.
+          const definition = lab.vm('hostB')?.registry.definition('cont');
+          if (definition) definition.handler = () => new Promise(() => undefined);
+          return;
+        }
       }
       void point;
     };
     const run = new Migration(
-      { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, stepTimeoutMs: 10_000 }, spec: lab.inventory.vms.get('vm1') },
+      { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100, stepTimeoutMs: fault === 'cont never answered' ? 3000 : 10_000 }, spec: lab.inventory.vms.get('vm1') },
       { hosts: lab.hosts, strategy: new VfReplayStrategy(), journalDir, onEvent: () => undefined, signal: controller.signal, atPhase: inject },
     );
     const warnings: string[] = [];
@@ -169,7 +176,12 @@ async function runCell(phase: Phase, fault: Fault): Promise<string> {
     if (running.length === 0) {
       const lostAfterResume = exit === 0 && failure === undefined && warnings.some((w) => /ended after it resumed/.test(w));
       check(reported === null || lostAfterResume, 'a guest that runs nowhere is not reported as running');
-      outcome += lostAfterResume ? '; destination QEMU died after resume: reported as a warning' : '; guest lost with its QEMU, reported';
+      const stopped = ['hostA', 'hostB'].filter((host) => lab.vm(host) !== undefined);
+      outcome += lostAfterResume
+        ? '; destination QEMU died after resume: reported as a warning'
+        : stopped.length > 0
+          ? `; guest stopped on ${stopped.join(' and ')}: nothing guessed, left for an operator`
+          : '; guest lost with its QEMU, reported';
       return outcome;
     }
     const where = running[0] as string;
