@@ -136,6 +136,7 @@ describe('fault matrix through the CLI (lab processes, VF strategy)', () => {
   for (const fault of FAULTS) {
     for (const phase of PHASES) {
       if (fault === 'SIGKILL, other client on a monitor at recover' && !['switchover', 'resume'].includes(phase)) continue;
+      section.expectCell();
       it(`${fault} at ${phase}`, async () => {
         section.record({ phase, fault, outcome: await runCell(phase, fault) });
       });

@@ -26,7 +26,7 @@ jest.setTimeout(60_000);
  * journal ends in a terminal record.
  */
 const PHASES: Phase[] = ['resolve', 'preflight', 'prepare', 'precopy', 'switchover', 'replay', 'resume', 'cleanup'];
-const FAULTS = ['SIGINT', 'source QEMU killed', 'destination QEMU killed', 'other client on both monitors', 'VF reset by the guest', 'VF reset by the PF', 'state dir full', 'cont never answered'] as const;
+const FAULTS = ['SIGINT', 'source QEMU killed', 'destination QEMU killed', 'other client on both monitors', 'VF reset by the guest', 'VF reset by the PF', 'state dir full', 'cont never answered', 'destination PF refuses a replayed message'] as const;
 type Fault = (typeof FAULTS)[number];
 
 const section = new MatrixSection(
@@ -84,6 +84,7 @@ function applicable(phase: Phase, fault: Fault): boolean {
   if (fault === 'destination QEMU killed') return PHASES.indexOf(phase) > PHASES.indexOf('prepare');
   if (fault.startsWith('VF reset')) return phase === 'precopy' || phase === 'switchover';
   if (fault === 'cont never answered') return phase === 'resume';
+  if (fault === 'destination PF refuses a replayed message') return phase === 'replay';
   return true;
 }
 
@@ -128,6 +129,13 @@ async function runCell(phase: Phase, fault: Fault): Promise<string> {
         case 'state dir full':
           fillDisk(journalDir);
           return;
+        case 'destination PF refuses a replayed message': {
+          // After preflight said yes: the destination PF now takes no MAC filter (a PF driver
+          // reloaded with other limits), so the replay's ADD_ETH_ADDR is refused.
+          const pf = lab.pfs.get('hostB');
+          if (pf) pf.limits.maxMacFilters = 0;
+          return;
+        }
         case 'cont never answered': {
           // The destination takes `cont` and never replies (nor acts on it): a hung monitor.
           const definition = lab.vm('hostB')?.registry.definition('cont');
@@ -222,6 +230,7 @@ describe('fault matrix, simulator in process (VF strategy)', () => {
   for (const phase of PHASES) {
     for (const fault of FAULTS) {
       if (!applicable(phase, fault)) continue;
+      section.expectCell();
       it(`${fault} at ${phase}`, async () => {
         section.record({ phase, fault, outcome: await runCell(phase, fault) });
       });
