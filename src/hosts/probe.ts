@@ -59,6 +59,9 @@ export async function probeVmSocket(socket: string, options: SocketProbeOptions)
   } catch (error) {
     const errno = errnoOf(error);
     if (errno === 'ECONNREFUSED' || errno === 'ENOENT') return gone(`nothing listens on ${socket} (${errno}): the QEMU that made it has ended`);
+    // Whatever the socket did (a reset from a process that is ending), the process table decides.
+    const process = options.process?.();
+    if (process && !process.alive) return { presence: { state: 'gone', reason: `${process.what} does not exist (the monitor ${socket}: ${(error as Error).message})` } };
     if (errno === 'EAGAIN') {
       return unknown(`the monitor ${socket} refuses more connections (EAGAIN): other clients hold it and wait on it`, true);
     }
