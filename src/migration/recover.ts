@@ -48,7 +48,15 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
     destination.monitor?.disconnect();
     return { ...base, runsOn: null, steps: [], resolved: false };
   }
-  const journal = MigrationJournal.open(file);
+  let journal: MigrationJournal;
+  try {
+    journal = MigrationJournal.open(file);
+  } catch (error) {
+    // A journal that cannot be opened for writing (a full disk): let go of both monitors.
+    source.monitor?.disconnect();
+    destination.monitor?.disconnect();
+    throw error;
+  }
   const runner = new StepRunner(journal, { by: 'recover' });
   const quit = (monitor: QemuMonitor) => () => monitor.quitAndWait({ quitTimeoutMs: stepTimeoutMs });
   let runsOn: string | null = null;
