@@ -17,5 +17,7 @@ export default {
     { ...common, displayName: 'sim', testMatch: ['<rootDir>/test/sim/**/*.test.ts'] },
     { ...common, displayName: 'qemu', testMatch: ['<rootDir>/test/qemu/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // The fault matrix (docs/fault-matrix.md): simulator in-process, the CLI, real QEMU.
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],
 };

@@ -22,6 +22,7 @@
  *    ├─ MigrationError        failed and rolled back                      exit 11..13
  *    ├─ UncertainError        guest location unconfirmed: run recover     exit 14
  *    ├─ AbandonedError        second Ctrl-C: stopped waiting, run recover exit 130
+ *    ├─ RecoverNeedsFactsError recover cannot classify a side: nothing done exit 15
  *    ├─ JournalError          migration journal unreadable or invalid     exit 14
  *    ├─ VmStartError          a VM (QEMU) did not start on a host         exit 11
  *    ├─ LabError              lab state, directory or processes           exit 1..3
@@ -41,6 +42,7 @@ export const ExitCode = {
   TIMED_OUT_ROLLED_BACK: 12,
   INTERRUPTED_ROLLED_BACK: 13,
   UNCERTAIN_NEEDS_RECOVER: 14,
+  RECOVER_NEEDS_FACTS: 15,
   QMP_CONNECT: 20,
   QMP_DISCONNECTED: 21,
   QMP_PROTOCOL: 22,

@@ -9,8 +9,12 @@ import { listJournals } from '../migration/journal.js';
 
 interface VmStatus {
   vm: string;
-  /** Hosts where a QEMU of this VM answers, with its run state and migration status. */
-  placements: { host: string; status: string; migration: string | null }[];
+  /**
+   * Hosts where a QEMU of this VM is: those that answer with their run state and migration
+   * status; those that do not answer with `status` busy (another client holds the monitor,
+   * or no greeting came) or unknown, and the reason. Hosts where it is gone are left out.
+   */
+  placements: { host: string; status: string; migration: string | null; reason?: string }[];
   /** Where the guest runs (running or paused, not a migration leftover), or null. */
   runsOn: string | null;
   migrationInFlight: { pid: number; to: string; since: string } | null;
@@ -34,24 +38,27 @@ export default class Status extends BaseCommand<typeof Status> {
     const unfinished = listJournals(path.join(inventory.stateDir, 'journal')).filter((j) => !j.ended);
     const vms: VmStatus[] = [];
     for (const vm of names) {
-      const placements: VmStatus['placements'] = [];
-      for (const host of hosts.values()) {
-        const monitor = await host.connectVm(vm).catch(() => undefined);
-        if (!monitor) continue;
-        try {
-          const [status, migration] = await Promise.all([monitor.queryStatus(), monitor.queryMigrate()]);
-          placements.push({ host: host.name, status: status.status, migration: migration.status ?? null });
-        } finally {
-          monitor.disconnect();
-        }
-      }
+      const probes = await Promise.all(
+        [...hosts.values()].map(async (host) => {
+          const probe = await host.probeVm(vm);
+          probe.monitor?.disconnect();
+          return { host: host.name, presence: probe.presence };
+        }),
+      );
+      const placements: VmStatus['placements'] = probes.flatMap(({ host, presence }) => {
+        if (presence.state === 'gone') return [];
+        if (presence.state === 'unknown') return [{ host, status: presence.busy ? 'busy' : 'unknown', migration: null, reason: presence.reason }];
+        return [{ host, status: presence.status, migration: presence.migration ?? null }];
+      });
+      const unanswered = placements.filter((p) => p.status === 'busy' || p.status === 'unknown');
       const live = placements.filter((p) => p.status === 'running' || p.status === 'paused' || p.status === 'finish-migrate');
       const marker = readMarker(inventory.stateDir, vm);
       const journal = unfinished.find((j) => j.vm === vm);
       vms.push({
         vm,
         placements,
-        runsOn: live.length === 1 ? (live[0]?.host ?? null) : null,
+        // A host that does not answer may hold the guest too: then nobody can say where it runs.
+        runsOn: live.length === 1 && unanswered.length === 0 ? (live[0]?.host ?? null) : null,
         migrationInFlight: marker && processAlive(marker.pid) ? { pid: marker.pid, to: marker.to, since: marker.startedAt } : null,
         needsRecover: journal && !(marker && processAlive(marker.pid)) ? journal.file : null,
       });
@@ -64,13 +71,15 @@ export default class Status extends BaseCommand<typeof Status> {
 function renderStatus(vms: VmStatus[]): string {
   const rows = [['VM', 'HOST', 'STATE', 'MIGRATION', 'NOTE']];
   for (const vm of vms) {
-    const note = vm.migrationInFlight
-      ? `migrating to ${vm.migrationInFlight.to} (nicmig pid ${vm.migrationInFlight.pid})`
-      : vm.needsRecover
-        ? 'interrupted migration: run `nicmig recover`'
-        : vm.placements.length === 0
-          ? 'not running on any host'
-          : '';
+    const busy = vm.placements.filter((p) => p.status === 'busy').map((p) => p.host);
+    const unknown = vm.placements.filter((p) => p.status === 'unknown').map((p) => `${p.host}: ${p.reason}`);
+    const notes = [
+      vm.migrationInFlight ? `migrating to ${vm.migrationInFlight.to} (nicmig pid ${vm.migrationInFlight.pid})` : vm.needsRecover ? 'interrupted migration: run `nicmig recover`' : '',
+      busy.length > 0 ? `monitor busy on ${busy.join(', ')} (another client holds it, or QEMU is hung)` : '',
+      unknown.length > 0 ? `no answer from ${unknown.join('; ')}` : '',
+      vm.placements.length === 0 && !vm.migrationInFlight ? 'not running on any host' : '',
+    ];
+    const note = notes.filter(Boolean).join('; ');
     if (vm.placements.length === 0) rows.push([vm.vm, '-', '-', '-', note]);
     vm.placements.forEach((p, i) => rows.push([i === 0 ? vm.vm : '', p.host, p.status, p.migration ?? '-', i === 0 ? note : '']));
   }

@@ -24,18 +24,20 @@ export default class Vms extends BaseCommand<typeof Vms> {
     for (const spec of inventory.vms.values()) {
       let runsOn: string | null = null;
       let status: string | null = null;
-      for (const host of hosts) {
-        const monitor = await host.connectVm(spec.name).catch(() => undefined);
-        if (!monitor) continue;
-        try {
-          const state = (await monitor.queryStatus()).status;
-          // A destination waiting for a stream, or a source left after one, is not where it runs.
-          if (state === 'inmigrate' || state === 'postmigrate') continue;
-          runsOn = host.name;
-          status = state;
-        } finally {
-          monitor.disconnect();
+      const probes = await Promise.all(hosts.map(async (host) => ({ host, probe: await host.probeVm(spec.name) })));
+      for (const { host, probe } of probes) {
+        probe.monitor?.disconnect();
+        const { presence } = probe;
+        // A monitor that does not answer is not "not running": say so (nicmig status has the reason).
+        if (presence.state === 'unknown') {
+          if (runsOn === null) status = `${presence.busy ? 'busy' : 'unknown'} on ${host.name}`;
+          continue;
         }
+        if (presence.state === 'gone') continue;
+        // A destination waiting for a stream, or a source left after one, is not where it runs.
+        if (presence.status === 'inmigrate' || presence.status === 'postmigrate') continue;
+        runsOn = host.name;
+        status = presence.status;
       }
       const vfs = spec.devices.filter((d) => d.type === 'vfio-i40evf').map((d) => `${d.id}@${d.type === 'vfio-i40evf' ? d.pf : ''}`);
       vms.push({ vm: spec.name, memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, vfs, strategy: vfs.length > 0 ? 'vf-replay' : 'plain', runsOn, status });

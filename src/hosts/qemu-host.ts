@@ -6,9 +6,10 @@ import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
-import type { HostFacts, HostHandle, IncomingOptions, PfFacts, StartedVm } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, PfFacts, StartedVm, VmProbe } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
 import { missingExecutableReason } from './executable.js';
+import { probeVmSocket, pidAlive, type ProcessFact } from './probe.js';
 import { qemuArguments } from './qemu-args.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
@@ -22,6 +23,8 @@ export interface QemuHostOptions {
   extensionPrefix?: string;
   /** Deadline for QEMU to start and answer on QMP. */
   startTimeoutMs?: number;
+  /** Deadline of each wait of probeVm (greeting, queries). */
+  probeTimeoutMs?: number;
 }
 
 /** A host whose VMs are QEMU processes on this machine, found by their QMP sockets. */
@@ -53,6 +56,36 @@ export class QemuHost implements HostHandle {
 
   connectVm(vm: string): Promise<QemuMonitor | undefined> {
     return connectVmSocket(this.qmpPath(vm), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  /** Running, paused, gone or unknown: the socket, then the pid file's process when the socket does not answer. */
+  probeVm(vm: string): Promise<VmProbe> {
+    return probeVmSocket(this.qmpPath(vm), {
+      peerName: `${vm} on ${this.name}`,
+      extensionPrefix: this.options.extensionPrefix,
+      timeoutMs: this.options.probeTimeoutMs,
+      process: () => this.processFact(vm),
+    });
+  }
+
+  /** The QEMU process of the pid file, if the file names one that runs with this VM's socket. */
+  private processFact(vm: string): ProcessFact {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(this.pidFile(vm), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+    const what = `QEMU process ${pid} (${this.pidFile(vm)})`;
+    if (!pidAlive(pid)) return { alive: false, what };
+    try {
+      // A pid reused by another program is not our QEMU.
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes(this.qmpPath(vm))) return { alive: false, what: `${what}, now another program,` };
+    } catch {
+      // Gone between the two reads, or /proc is not ours to read: the kill(0) stands.
+    }
+    return { alive: true, what };
   }
 
   /** This machine's available memory, the QEMU binary's machine types, and SR-IOV PFs from sysfs. */

@@ -1,9 +1,13 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostFacts, HostHandle, IncomingOptions, StartedVm } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, StartedVm, VmProbe } from '../migration/ports.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
-import { SimHostClient } from '../sim/host-client.js';
+import type { HostManifest } from '../sim/control-protocol.js';
+import { SimError } from '../sim/errors.js';
+import { readHostManifest, SimHostClient } from '../sim/host-client.js';
 import type { HostConfig } from '../inventory/inventory.js';
+import { pidAlive, probeVmSocket, type ProcessFact } from './probe.js';
 import { connectVmSocket } from './qemu-host.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
@@ -18,7 +22,7 @@ export class SimulatedHost implements HostHandle {
   constructor(
     private readonly config: HostConfig,
     private readonly specs: ReadonlyMap<string, VmSpec>,
-    private readonly options: { extensionPrefix?: string } = {},
+    private readonly options: { extensionPrefix?: string; probeTimeoutMs?: number } = {},
   ) {
     this.name = config.name;
     this.migrationAddress = config.migrationAddress;
@@ -26,6 +30,29 @@ export class SimulatedHost implements HostHandle {
 
   connectVm(vm: string): Promise<QemuMonitor | undefined> {
     return connectVmSocket(path.join(this.config.runDir, `${vm}.qmp`), `${vm} on ${this.name}`, this.options.extensionPrefix);
+  }
+
+  /** Running, paused, gone or unknown: the socket, then the host process's manifest (its VM list) when the socket does not answer. */
+  probeVm(vm: string): Promise<VmProbe> {
+    return probeVmSocket(path.join(this.config.runDir, `${vm}.qmp`), {
+      peerName: `${vm} on ${this.name}`,
+      extensionPrefix: this.options.extensionPrefix,
+      timeoutMs: this.options.probeTimeoutMs,
+      process: () => this.processFact(vm),
+    });
+  }
+
+  /** The simulated host process is the VM's process table: its pid, and the VMs its manifest lists. */
+  private processFact(vm: string): ProcessFact {
+    let manifest;
+    try {
+      manifest = readHostManifest(this.config.runDir);
+    } catch {
+      return undefined;
+    }
+    if (!pidAlive(manifest.pid)) return { alive: false, what: `the simulated host process ${manifest.pid}` };
+    const listed = manifest.vms.some((entry) => entry.name === vm);
+    return { alive: listed, what: `${vm} in the VM list of simulated host process ${manifest.pid}` };
   }
 
   async facts(): Promise<HostFacts> {
@@ -49,10 +76,69 @@ export class SimulatedHost implements HostHandle {
       return {
         monitor,
         endpoint: `unix:${info.qmp}`,
-        destroy: () => monitor.quitAndWait({ quitTimeoutMs: 2000 }),
+        destroy: () => this.destroyVm(vm, monitor),
       };
     } finally {
       control.close();
+    }
+  }
+
+  /**
+   * Ends a VM this handle started, each step bounded: `quit` (2 s); if the host process is
+   * stopped (SIGSTOP), SIGCONT so that it reads the quit already sent (2 s); if the host
+   * process still does not let go and holds no other VM, it is the VM's process: SIGTERM
+   * (2 s), then SIGKILL (3 s). A hung host that runs other VMs is left alone, and said so.
+   */
+  private async destroyVm(vm: string, monitor: QemuMonitor): Promise<void> {
+    const quit = await monitor.quitAndWait({ quitTimeoutMs: QUIT_TIMEOUT_MS }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    if (!quit) return this.waitUntilUnlisted(vm);
+    let manifest: HostManifest;
+    try {
+      manifest = readHostManifest(this.config.runDir);
+    } catch {
+      monitor.disconnect();
+      throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} did not quit (${quit.message}) and the host's manifest cannot be read`, { cause: quit });
+    }
+    const pid = manifest.pid;
+    if (pid === process.pid) {
+      // A host in this very process (the demo, tests): nothing to signal.
+      monitor.disconnect();
+      throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} did not quit: ${quit.message}`, { cause: quit });
+    }
+    if (processState(pid) === 'stopped') {
+      signal(pid, 'SIGCONT');
+      if (await settlesWithin(monitor.closed, QUIT_TIMEOUT_MS)) return this.waitUntilUnlisted(vm);
+    }
+    monitor.disconnect();
+    const others = manifest.vms.filter((entry) => entry.name !== vm).map((entry) => entry.name);
+    if (others.length > 0) {
+      throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} did not quit (${quit.message}); the simulated host process ${pid} also runs ${others.join(', ')}, so it was not killed: stop it by hand`, { cause: quit });
+    }
+    for (const [name, graceMs] of [['SIGTERM', 2000], ['SIGKILL', 3000]] as const) {
+      if (!pidAlive(pid)) return;
+      signal(pid, name);
+      const deadline = Date.now() + graceMs;
+      while (pidAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    if (pidAlive(pid)) throw new SimError('SIM_HOST_FAILED', `the simulated host process ${pid} of ${this.name} survived SIGKILL`);
+  }
+
+  /** The monitor closes before the host has let the VM go: wait (2 s) until its manifest no longer lists it. */
+  private async waitUntilUnlisted(vm: string): Promise<void> {
+    const deadline = Date.now() + QUIT_TIMEOUT_MS;
+    for (;;) {
+      let listed: boolean;
+      try {
+        listed = readHostManifest(this.config.runDir).vms.some((entry) => entry.name === vm);
+      } catch {
+        return;
+      }
+      if (!listed) return;
+      if (Date.now() >= deadline) throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} quit, but the host still lists it ${QUIT_TIMEOUT_MS} ms later`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
@@ -66,4 +152,37 @@ export class SimulatedHost implements HostHandle {
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true }, options.machineType);
   }
+}
+
+const QUIT_TIMEOUT_MS = 2000;
+
+/** running, stopped (SIGSTOP or a tracer's stop), gone, from /proc. */
+function processState(pid: number): 'running' | 'stopped' | 'gone' {
+  if (!pidAlive(pid)) return 'gone';
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't' ? 'stopped' : 'running';
+  } catch {
+    return 'running';
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether `promise` settles within `ms`. */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    promise.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true)),
+    );
+  });
 }

@@ -59,3 +59,14 @@ export function releaseVm(stateDir: string, vm: string): void {
   const existing = readMarker(stateDir, vm);
   if (!existing || existing.pid === process.pid) fs.rmSync(markerPath(stateDir, vm), { force: true });
 }
+
+/**
+ * Removes the marker of a nicmig that died without removing it (SIGKILL, a crash): its
+ * process no longer exists. Returns the marker removed, if any. A live one is left alone.
+ */
+export function clearStaleMarker(stateDir: string, vm: string): ActiveMarker | undefined {
+  const existing = readMarker(stateDir, vm);
+  if (!existing || existing.pid === process.pid || processAlive(existing.pid)) return undefined;
+  fs.rmSync(markerPath(stateDir, vm), { force: true });
+  return existing;
+}

@@ -58,3 +58,17 @@ export class AbandonedError extends NicmigError {
     });
   }
 }
+
+/**
+ * `nicmig recover` could not classify a side (a monitor busy with another client, a hung or
+ * unreachable QEMU): it changed nothing. `needs` says what an operator must do first.
+ */
+export class RecoverNeedsFactsError extends NicmigError {
+  constructor(message: string, readonly needs: string[], options: NicmigErrorOptions = {}) {
+    super('RECOVER_NEEDS_FACTS', message, ExitCode.RECOVER_NEEDS_FACTS, {
+      hint: `${needs.join('; ')}; then run \`nicmig recover\` again`,
+      ...options,
+      details: { needs, ...options.details },
+    });
+  }
+}

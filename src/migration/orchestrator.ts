@@ -143,6 +143,8 @@ interface AtSwitchover {
 interface RollbackLedger {
   destination?: StartedVm;
   migrateIssued: boolean;
+  /** `cont` went to the destination: it may run, whatever its reply said. */
+  contSent?: boolean;
 }
 
 /**
@@ -227,10 +229,10 @@ export class Migration {
       closers.push(() => atSwitchover.sourceEvents.close());
       await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
       const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true)));
+      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
-      await this.step('cleanup', () => this.cleanup(session as Session, cleanupWarnings));
+      await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
       const result = this.migratedResult(session, completedInfo, replay, cleanupWarnings, atSwitchover.downtimeSteps);
       // The timings go in the journal: the next migration to this host measures its overhead from them.
       this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings, downtimeMs: result.downtimeMs, measuredDowntimeMs: result.measuredDowntimeMs });
@@ -262,7 +264,8 @@ export class Migration {
 
   private async step<T>(phase: Phase, body: () => Promise<T>, options: { faultHookFired?: boolean } = {}): Promise<T> {
     this.phase = phase;
-    this.checkAborted();
+    // After the destination's cont an interrupt cancels nothing: cleanup (bounded) still runs.
+    if (phase !== 'cleanup') this.checkAborted();
     if (!options.faultHookFired) await this.deps.atPhase?.(phase, { phase, at: 'phase-start' });
     this.deps.onEvent({ type: 'phase', phase, state: 'started' });
     try {
@@ -286,14 +289,19 @@ export class Migration {
       });
     }
     const found: { host: HostHandle; monitor: QemuMonitor; status: string }[] = [];
-    for (const host of this.deps.hosts.values()) {
-      const monitor = await host.connectVm(vm).catch(() => undefined);
-      if (!monitor) continue;
-      const status = await monitor.queryStatus();
-      found.push({ host, monitor, status: status.status });
+    const unknown: string[] = [];
+    const probes = await Promise.all([...this.deps.hosts.values()].map(async (host) => ({ host, probe: await host.probeVm(vm) })));
+    for (const { host, probe } of probes) {
+      const { presence, monitor } = probe;
+      if (presence.state === 'unknown') unknown.push(`${host.name}: ${presence.reason}`);
+      if (monitor && (presence.state === 'running' || presence.state === 'paused')) found.push({ host, monitor, status: presence.status });
     }
     const live = found.filter((f) => f.status !== 'inmigrate' && f.status !== 'postmigrate');
-    for (const other of found) if (!live.includes(other) || live.length > 1) other.monitor.disconnect();
+    for (const other of found) if (!live.includes(other) || live.length > 1 || unknown.length > 0) other.monitor.disconnect();
+    if (unknown.length > 0) {
+      // A QEMU that does not answer may hold the guest: a migration now could make a second copy.
+      throw new PreflightError(unknown.map((reason) => `cannot tell whether '${vm}' runs on ${reason}`));
+    }
     if (live.length === 0) {
       throw new PreflightError([`VM '${vm}' runs on none of the hosts (${[...this.deps.hosts.keys()].join(', ')})`]);
     }
@@ -610,7 +618,7 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void): Promise<void> {
+  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
     // One fsync for all three records: the only journal write inside the downtime. If it
@@ -628,6 +636,7 @@ export class Migration {
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
+    ledger.contSent = true;
     const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
     this.eventLog.push({ side: 'destination', event });
     this.recordAfterResume(session, [], 'destination-resumed');
@@ -637,14 +646,18 @@ export class Migration {
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------
 
-  private async cleanup(session: Session, warnings: string[]): Promise<void> {
-    const { source, sourceHost } = session;
+  private async cleanup(session: Session, prepared: Prepared, warnings: string[]): Promise<void> {
+    const { source, sourceHost, destinationHost } = session;
     const released = await retry(3, async () => this.strategy.cleanupSource(source));
     if (released) this.recordAfterResume(session, warnings, 'source-vf-reset');
     else warnings.push('the source VF could not be reset: reset it on the PF by hand');
     const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
     if (quit) this.recordAfterResume(session, warnings, 'source-quit');
     else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
+    // nicmig holds the destination's monitor from its start: closed now means that QEMU ended.
+    if (!prepared.destination.monitor.isOpen) {
+      warnings.push(`the destination QEMU on ${destinationHost.name} ended after it resumed the guest: the guest runs nowhere; check its log`);
+    }
     for (const warning of warnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
 
@@ -666,6 +679,7 @@ export class Migration {
         stopDestination: destination ? () => destination.destroy() : undefined,
         restoreSourceVf: () => this.strategy.rollbackSource(source),
         resumeSource: session.sourceWasRunning,
+        destinationMayRun: ledger.contSent === true,
       },
       this.options.stepTimeoutMs,
     );

@@ -10,6 +10,12 @@ export interface HostHandle {
   readonly migrationAddress: string;
   /** A monitor of the VM if it runs (or sits) on this host, else undefined. */
   connectVm(vm: string): Promise<QemuMonitor | undefined>;
+  /**
+   * What this host can say for certain about the VM's QEMU (docs/recover.md): it answers
+   * (running or paused, with its monitor), it is gone (no process, or the host says so), or
+   * it is unknown (busy, hung, unreachable) with the reason. Never throws; every wait bounded.
+   */
+  probeVm(vm: string): Promise<VmProbe>;
   /** What the host can take, for preflight; null fields are what this host cannot tell. */
   facts(): Promise<HostFacts>;
   /**
@@ -62,4 +68,19 @@ export interface HostFacts {
   pfs: PfFacts[] | null;
   /** What keeps the host from starting any VM (e.g. its QEMU binary is missing), each a sentence. */
   problems?: string[];
+}
+
+/**
+ * A fact about one VM's QEMU on one host. `paused` is any run state but running (prelaunch,
+ * inmigrate, finish-migrate, postmigrate, paused...), with QEMU's words for it.
+ */
+export type VmPresence =
+  | { state: 'running' | 'paused'; status: string; migration?: string | undefined }
+  | { state: 'gone'; reason: string }
+  | { state: 'unknown'; reason: string; busy: boolean };
+
+/** A probe's fact, and the monitor it holds when the QEMU answered (the caller disconnects it). */
+export interface VmProbe {
+  presence: VmPresence;
+  monitor?: QemuMonitor;
 }

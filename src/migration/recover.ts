@@ -1,6 +1,7 @@
-import { readJournal, MigrationJournal, type JournalRecord } from './journal.js';
-import type { HostHandle } from './ports.js';
-import { decideRecovery, type RecoveryDecision, type SideState } from './recovery-plan.js';
+import path from 'node:path';
+import { readJournal, MigrationJournal, vmOfJournalName, type JournalRecord } from './journal.js';
+import type { HostHandle, VmPresence, VmProbe } from './ports.js';
+import { decideRecovery, type RecoveryDecision } from './recovery-plan.js';
 import { rollBack, StepRunner, type StepResult } from './rollback.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 
@@ -10,41 +11,60 @@ export interface RecoveryOutcome {
   from: string;
   to: string;
   decision: RecoveryDecision;
+  /** What each side was found to be before anything was done. */
+  source: VmPresence;
+  destination: VmPresence;
   /** Where the guest runs now, when known. */
   runsOn: string | null;
   steps: StepResult[];
   resolved: boolean;
 }
 
-async function probe(host: HostHandle | undefined, vm: string): Promise<{ state: SideState; monitor?: QemuMonitor }> {
-  if (!host) return { state: { alive: false } };
-  const monitor = await host.connectVm(vm).catch(() => undefined);
-  if (!monitor) return { state: { alive: false } };
-  const [status, migration] = await Promise.all([monitor.queryStatus(), monitor.queryMigrate().catch(() => ({ status: undefined }))]);
-  return { state: { alive: true, status: status.status, migration: migration.status }, monitor };
+/** A host the inventory no longer names cannot say anything: that is not "gone". */
+async function probe(host: HostHandle | undefined, name: string, vm: string): Promise<VmProbe> {
+  if (!host) return { presence: { state: 'unknown', reason: `host '${name}' is not in the inventory`, busy: false } };
+  return host.probeVm(vm);
 }
 
 /**
  * Finishes or rolls back one interrupted migration from its journal and what both hosts say
- * now (the decision is decideRecovery's), recording what it did in the same journal.
+ * now (the decision is decideRecovery's), recording what it did in the same journal. With a
+ * side it cannot classify it changes nothing (decision `needs-facts`). Every wait is bounded
+ * by `stepTimeoutMs`.
  */
 export async function recoverMigration(file: string, hosts: ReadonlyMap<string, HostHandle>, stepTimeoutMs = 30_000): Promise<RecoveryOutcome> {
   const { records } = readJournal(file);
   const begin = records.find((r: JournalRecord) => r.event === 'begin');
-  const vm = String(begin?.data.vm ?? '');
+  const vm = String(begin?.data.vm ?? vmOfJournalName(path.basename(file)));
   const from = String(begin?.data.from ?? '');
   const to = String(begin?.data.to ?? '');
-  const source = await probe(hosts.get(from), vm);
-  const destination = await probe(hosts.get(to), vm);
-  const decision = decideRecovery(records, source.state, destination.state);
-  const journal = MigrationJournal.open(file);
+  const noHost = (): VmProbe => ({ presence: { state: 'gone', reason: 'the migration never began' } });
+  const [source, destination] = begin ? await Promise.all([probe(hosts.get(from), from, vm), probe(hosts.get(to), to, vm)]) : [noHost(), noHost()];
+  const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to });
+  const base = { vm, journal: file, from, to, decision, source: source.presence, destination: destination.presence };
+  if (decision.action === 'needs-facts') {
+    // Nothing is changed, the journal included: the next recover starts from the same place.
+    source.monitor?.disconnect();
+    destination.monitor?.disconnect();
+    return { ...base, runsOn: null, steps: [], resolved: false };
+  }
+  let journal: MigrationJournal;
+  try {
+    journal = MigrationJournal.open(file);
+  } catch (error) {
+    // A journal that cannot be opened for writing (a full disk): let go of both monitors.
+    source.monitor?.disconnect();
+    destination.monitor?.disconnect();
+    throw error;
+  }
   const runner = new StepRunner(journal, { by: 'recover' });
   const quit = (monitor: QemuMonitor) => () => monitor.quitAndWait({ quitTimeoutMs: stepTimeoutMs });
   let runsOn: string | null = null;
   try {
-    journal.append('note', { recover: decision.action, reason: decision.reason, source: source.state, destination: destination.state });
+    journal.append('note', { recover: decision.action, reason: decision.reason, source: source.presence, destination: destination.presence });
     if (decision.action === 'nothing') {
-      runsOn = decision.owner === 'source' ? from : to;
+      if (!begin) runner.record('rolled-back', { neverBegan: true });
+      runsOn = decision.owner === 'source' ? from : decision.owner === 'destination' ? to : null;
     } else if (decision.action === 'finish') {
       const dst = destination.monitor as QemuMonitor;
       if (decision.resumeDestination) {
@@ -83,5 +103,6 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
     destination.monitor?.disconnect();
   }
   const steps = runner.results;
-  return { vm, journal: file, from, to, decision, runsOn, steps, resolved: runsOn !== null };
+  const settled = runsOn !== null || (decision.action === 'nothing' && decision.owner === null);
+  return { ...base, runsOn, steps, resolved: settled };
 }

@@ -1,34 +1,68 @@
 import type { JournalRecord } from './journal.js';
+import type { VmPresence } from './ports.js';
 
-/** What a probe of one side found. `gone`: no QEMU answers there. */
-export type SideState =
-  | { alive: false }
-  | { alive: true; status: string; migration?: string | undefined };
+export type { VmPresence } from './ports.js';
 
 export type RecoveryDecision =
-  | { action: 'nothing'; owner: 'source' | 'destination'; reason: string }
+  | { action: 'nothing'; owner: 'source' | 'destination' | null; reason: string }
   | { action: 'finish'; reason: string; resumeDestination: boolean; quitSource: boolean }
   | { action: 'roll-back'; reason: string; cancelMigration: boolean; killDestination: boolean; resumeSource: boolean }
+  /** A side could not be classified: nothing is done until an operator supplies the fact. */
+  | { action: 'needs-facts'; reason: string; needs: string[] }
   | { action: 'uncertain'; reason: string };
 
+/** Names for the messages of a decision. */
+export interface RecoveryNames {
+  vm: string;
+  from: string;
+  to: string;
+}
+
 const SOURCE_STOPPED_BY_MIGRATION = new Set(['finish-migrate', 'postmigrate', 'paused']);
+
+/** What `recover` asks of the operator for a side it could not classify. */
+function needFor(presence: Extract<VmPresence, { state: 'unknown' }>, vm: string, host: string): string {
+  return presence.busy
+    ? `stop the other client of ${vm}'s monitor on ${host}, or end that QEMU if it is hung (${presence.reason})`
+    : `make ${vm}'s QEMU on ${host} answer on its monitor, or end it (${presence.reason})`;
+}
 
 /**
  * Decides what `nicmig recover` does after a crash of nicmig itself, from the journal and
  * what both sides say now. Pure. The rules, in order:
- * 1. A running destination owns the guest: finish forward, never resume the source.
- * 2. Before the destination's `cont` was ever attempted, roll back (invariant 2).
- * 3. After `cont` was attempted but the destination is not running, act only if the source
+ * 0. A journal without its begin record: the migration never began (nothing changed).
+ *    A journal that ended: nothing to do.
+ * 1. Any side unknown (busy, hung, unreachable): change nothing and say what is needed.
+ * 2. A running destination owns the guest: finish forward, never resume the source.
+ * 3. Before the destination's `cont` was ever attempted, roll back (invariant 2).
+ * 4. After `cont` was attempted but the destination is not running, act only if the source
  *    is gone (then the destination holds the only copy: resume it); otherwise say so.
  */
-export function decideRecovery(records: readonly JournalRecord[], source: SideState, destination: SideState): RecoveryDecision {
+export function decideRecovery(records: readonly JournalRecord[], sourcePresence: VmPresence, destinationPresence: VmPresence, names?: RecoveryNames): RecoveryDecision {
   const has = (event: string) => records.some((r) => r.event === event);
   const begin = records.find((r) => r.event === 'begin');
   const sourceWasRunning = begin?.data.sourceWasRunning !== false;
   const last = records[records.length - 1];
 
+  if (!begin) return { action: 'nothing', owner: null, reason: 'the journal holds no begin record: that migration never began, nothing was changed' };
   if (last?.event === 'finished') return { action: 'nothing', owner: 'destination', reason: 'the journal says the migration finished' };
   if (last?.event === 'rolled-back') return { action: 'nothing', owner: 'source', reason: 'the journal says the migration was rolled back' };
+
+  const vm = names?.vm ?? String(begin.data.vm ?? 'the VM');
+  const sides = [
+    [sourcePresence, names?.from ?? String(begin.data.from ?? 'the source'), 'source'],
+    [destinationPresence, names?.to ?? String(begin.data.to ?? 'the destination'), 'destination'],
+  ] as const;
+  const unknowns = sides.filter(([presence]) => presence.state === 'unknown');
+  if (unknowns.length > 0) {
+    return {
+      action: 'needs-facts',
+      reason: `cannot tell the state of ${unknowns.map(([, host, role]) => `the ${role} (${host})`).join(' and ')}: nothing was changed`,
+      needs: unknowns.map(([presence, host]) => needFor(presence as Extract<VmPresence, { state: 'unknown' }>, vm, host)),
+    };
+  }
+  const source = sideState(sourcePresence);
+  const destination = sideState(destinationPresence);
 
   if (destination.alive && destination.status === 'running') {
     return {
@@ -77,4 +111,11 @@ export function decideRecovery(records: readonly JournalRecord[], source: SideSt
     action: 'uncertain',
     reason: `the destination was resumed but is now ${destination.alive ? destination.status : 'gone'}: nicmig will not guess which copy is current`,
   };
+}
+
+/** A classified side, as the rules below read it. */
+type SideState = { alive: false } | { alive: true; status: string; migration?: string | undefined };
+
+function sideState(presence: VmPresence): SideState {
+  return presence.state === 'running' || presence.state === 'paused' ? { alive: true, status: presence.status, migration: presence.migration } : { alive: false };
 }

@@ -63,6 +63,11 @@ export interface RollbackTargets {
   restoreSourceVf?: () => Promise<void>;
   /** The guest ran before the migration: resume it on the source. */
   resumeSource: boolean;
+  /**
+   * The destination's `cont` was sent: it may run. Then the source is resumed only once the
+   * destination is known to be stopped; otherwise two copies could run (invariant 1).
+   */
+  destinationMayRun?: boolean;
 }
 
 /**
@@ -74,7 +79,12 @@ export async function rollBack(runner: StepRunner, targets: RollbackTargets, ste
   if (source && targets.cancelMigration) {
     await runner.attempt('cancel the migration on the source', () => source.cancelMigrationAndWait(stepTimeoutMs));
   }
-  if (targets.stopDestination) await runner.attempt('stop the destination QEMU', targets.stopDestination);
+  const destinationStopped = targets.stopDestination ? await runner.attempt('stop the destination QEMU', targets.stopDestination) : true;
+  if (!destinationStopped && targets.destinationMayRun) {
+    // Record why the source stays stopped: a failed step makes the rollback incomplete (recover decides).
+    await runner.attempt('resume the source', () => Promise.reject(new Error('not done: the destination was sent cont and could not be stopped, so it may run')));
+    return;
+  }
   if (targets.restoreSourceVf) await runner.attempt('restore the source VF', targets.restoreSourceVf);
   if (source && targets.resumeSource) {
     await runner.attempt('resume the source', () => source.resumeAfterMigration(stepTimeoutMs));

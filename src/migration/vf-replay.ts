@@ -172,8 +172,14 @@ export class VfReplayStrategy implements MigrationStrategy {
         device.positions = positions;
         // A reset in the meantime invalidates what was read before: read the whole log again.
         const records = log['reset-sequence'] === device.resetSequence ? [...device.records, ...decode(log)] : decode(await client.adminLog(device.id));
+        const wasActive = device.state?.active === true;
         device.state = reduceCapture(records, { sourceTrusted: device.source.facts.trusted }).state;
         device.records = records;
+        // Reset (by the PF, or by the guest before it stopped) and not brought up again: the
+        // guest re-initialises it once it runs, which it can only do where the VF stays bound.
+        if (wasActive && !device.state.active) {
+          throw new MigrationError('failed', 'switchover', `device ${device.id}: the VF was reset during the switchover and is not active; the guest brings it up again on the source`);
+        }
         if (!device.facts) throw new MigrationError('failed', 'switchover', `device ${device.id}: no destination facts`);
         const reasons = checkCompatibility(device.state, device.facts);
         if (reasons.length > 0) throw new MigrationError('failed', 'switchover', `device ${device.id}: the final VF state does not fit the destination: ${reasons.join('; ')}`);

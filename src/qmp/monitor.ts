@@ -222,7 +222,7 @@ export class QemuMonitor {
   async contAndWaitForResume(timeoutMs: number, onContAnswered?: () => void): Promise<QmpEvent> {
     const resumed = this.client.listen({ names: ['RESUME'] });
     try {
-      await this.cont();
+      await this.client.execute('cont', undefined, { schema: EmptyReturnSchema, timeoutMs });
       onContAnswered?.();
       return await resumed.next(timeoutMs).catch((error: unknown) => {
         if (error instanceof QmpTimeoutError) throw new QmpTimeoutError(`${this.peerName}: no RESUME event within ${timeoutMs} ms of cont`, { cause: error });

@@ -116,7 +116,9 @@ export function registerStockCommands(vm: SimVm): void {
     },
   });
 
-  r.register({ name: 'query-migrate', handler: () => ({ ...vm.outgoing?.info(), ...vm.incoming?.info() }) });
+  // qmp_query_migrate(): the incoming record first, then the outgoing one over it once a
+  // migration out of this QEMU ever started (a guest that came in and goes out again).
+  r.register({ name: 'query-migrate', handler: () => ({ ...vm.incoming?.info(), ...vm.outgoing?.info() }) });
   r.register({
     name: 'migrate',
     args: {

@@ -286,6 +286,50 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    // A guest that came in and now goes out again: the incoming and outgoing migrations are
+    // separate records in QEMU, and query-migrate reports the outgoing one once it exists.
+    name: 'return migration: the outgoing record, not the completed incoming one',
+    async run(target) {
+      const trace = new Trace();
+      const there = await listeningDestination(target, trace);
+      const src = await (await target.start({ name: 'source' })).connect();
+      trace.watch('source', src);
+      await src.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+      const arrived = waitStatus(there.dst, ['completed', 'failed']);
+      const left = waitStatus(src, ['completed', 'failed']);
+      await trace.step('source migrate', src.execute('migrate', { uri: `tcp:127.0.0.1:${there.port}` }));
+      await Promise.all([arrived, left]);
+      await trace.migrateInfo('destination', there.dst, ACTIVE_KEYS);
+      const resumed = there.dst.waitFor('RESUME', undefined, DEADLINE);
+      await trace.step('destination cont', there.dst.execute('cont'));
+      await resumed;
+      // Back again, to a new incoming QEMU, pausing before the switchover.
+      const back = await target.start({ name: 'back', paused: true, incoming: true });
+      const backClient = await back.connect();
+      trace.watch('back', backClient);
+      await backClient.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+      await trace.step('back migrate-incoming', backClient.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' }));
+      const backPort = incomingPort((await backClient.execute('query-migrate')) as Record<string, unknown>);
+      await there.dst.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }] });
+      const paused = waitStatus(there.dst, ['pre-switchover', 'failed']);
+      await trace.step('destination migrate back', there.dst.execute('migrate', { uri: `tcp:127.0.0.1:${backPort}` }));
+      await paused;
+      await trace.migrateInfo('destination', there.dst, ACTIVE_KEYS);
+      await trace.status('destination', there.dst);
+      const outDone = waitStatus(there.dst, ['completed', 'failed']);
+      const backDone = waitStatus(backClient, ['completed', 'failed']);
+      await trace.step('destination migrate-continue', there.dst.execute('migrate-continue', { state: 'pre-switchover' }));
+      await Promise.all([outDone, backDone]);
+      await trace.migrateInfo('destination', there.dst, ACTIVE_KEYS);
+      await trace.migrateInfo('back', backClient, ACTIVE_KEYS);
+      await trace.status('destination', there.dst);
+      await trace.status('back', backClient);
+      trace.note(`destination events: ${trace.events('destination').join(' ')}`);
+      trace.note(`back events: ${trace.events('back').join(' ')}`);
+      return trace;
+    },
+  },
+  {
     name: 'migrate_cancel while active',
     async run(target) {
       const trace = new Trace();

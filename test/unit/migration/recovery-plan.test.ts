@@ -1,12 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import type { JournalEvent, JournalRecord } from '../../../src/migration/journal.js';
-import { decideRecovery, type SideState } from '../../../src/migration/recovery-plan.js';
+import { decideRecovery, type VmPresence } from '../../../src/migration/recovery-plan.js';
 
 function journal(...events: JournalEvent[]): JournalRecord[] {
   return events.map((event, seq) => ({ seq, time: '2026-11-24T00:00:00Z', event, data: event === 'begin' ? { vm: 'vm1', sourceWasRunning: true } : {} }));
 }
-const gone: SideState = { alive: false };
-const at = (status: string, migration?: string): SideState => ({ alive: true, status, migration });
+const gone: VmPresence = { state: 'gone', reason: 'no QMP socket' };
+const at = (status: string, migration?: string): VmPresence => ({ state: status === 'running' ? 'running' : 'paused', status, migration });
+const busy: VmPresence = { state: 'unknown', reason: 'no QMP greeting within 3000 ms', busy: true };
+const hung: VmPresence = { state: 'unknown', reason: 'no answer to query-status', busy: false };
+const names = { vm: 'vm1', from: 'hostA', to: 'hostB' };
 
 describe('decideRecovery', () => {
   it('finishes forward when the destination runs, and never resumes the source', () => {
@@ -62,5 +65,37 @@ describe('decideRecovery', () => {
   it('reports journals that already ended', () => {
     expect(decideRecovery(journal('begin', 'finished'), gone, at('running'))).toMatchObject({ action: 'nothing', owner: 'destination' });
     expect(decideRecovery(journal('begin', 'rolled-back'), at('running'), gone)).toMatchObject({ action: 'nothing', owner: 'source' });
+  });
+
+  it('changes nothing while either side is unknown, whatever the journal and the other side say', () => {
+    const journals = [
+      journal('begin', 'destination-started', 'precopy-starting', 'switchover'),
+      journal('begin', 'migration-completed', 'destination-resuming'),
+      journal('begin', 'migration-completed', 'destination-resuming', 'destination-resumed'),
+      journal('begin'),
+    ];
+    const known = [gone, at('running'), at('paused', 'completed'), at('finish-migrate', 'pre-switchover'), at('inmigrate', 'active')];
+    for (const records of journals) {
+      for (const other of known) {
+        for (const unknown of [busy, hung]) {
+          expect(decideRecovery(records, unknown, other, names)).toMatchObject({ action: 'needs-facts' });
+          expect(decideRecovery(records, other, unknown, names)).toMatchObject({ action: 'needs-facts' });
+        }
+      }
+      expect(decideRecovery(records, busy, hung, names)).toMatchObject({ action: 'needs-facts' });
+    }
+  });
+
+  it('says what it needs: the other client of a busy monitor stopped, on which host', () => {
+    const decision = decideRecovery(journal('begin', 'switchover'), at('finish-migrate', 'pre-switchover'), busy, names);
+    expect(decision).toMatchObject({ action: 'needs-facts', reason: expect.stringContaining('the destination (hostB)') });
+    expect(decision.action === 'needs-facts' && decision.needs).toEqual([expect.stringMatching(/^stop the other client of vm1's monitor on hostB/)]);
+    const both = decideRecovery(journal('begin', 'switchover'), hung, busy, names);
+    expect(both.action === 'needs-facts' && both.needs).toEqual([expect.stringMatching(/^make vm1's QEMU on hostA answer/), expect.stringMatching(/on hostB/)]);
+  });
+
+  it('reads a journal without its begin record as a migration that never began', () => {
+    expect(decideRecovery([], gone, gone, names)).toMatchObject({ action: 'nothing', owner: null });
+    expect(decideRecovery([], busy, busy, names)).toMatchObject({ action: 'nothing', owner: null });
   });
 });
