@@ -4,6 +4,7 @@ import { QemuHost } from '../../src/hosts/qemu-host.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
 import { describeWithQemu } from '../helpers/qemu.js';
+import { waitUntil } from '../helpers/wait.js';
 
 jest.setTimeout(60_000);
 
@@ -67,6 +68,17 @@ describeWithQemu('probeVm on real QEMU 7.2', () => {
 
     for (const socket of sockets.splice(0)) socket.destroy();
     for (const client of clients.splice(0)) client.destroy();
+    // QEMU works through the connections it had queued; stop it only once its monitor is free,
+    // so that what the probe meets is the stop, not the queue's leftovers.
+    await waitUntil(
+      'the monitor free again after the queued clients left',
+      async () => {
+        const probe = await host.probeVm('vm1');
+        probe.monitor?.disconnect();
+        return probe.presence.state;
+      },
+      (state) => state === 'running',
+    );
     process.kill(pid, 'SIGSTOP');
     try {
       const stopped = await host.probeVm('vm1');
