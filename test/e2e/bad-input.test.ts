@@ -130,6 +130,35 @@ describe('nicmig qmp against a peer sending deeply nested replies', () => {
   });
 });
 
+describe('an invalid QMP extension prefix', () => {
+  it('nicmig sim host refuses it with exit 2 before it starts anything', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-prefix-${process.pid}-`));
+    try {
+      const result = await runCli(['sim', 'host', '--name', 'hostX', '--dir', dir, '--extension-prefix', 'not a prefix', '--json'], { timeoutMs: 20_000 });
+      expect(result.code).toBe(2);
+      expect(JSON.parse(result.stdout).error).toMatchObject({ code: 'BAD_EXTENSION_PREFIX', exitCode: 2 });
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('in the inventory, every command refuses it at load (exit 3), none waits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-prefix-${process.pid}-`));
+    try {
+      const config = path.join(dir, 'config.yaml');
+      fs.writeFileSync(config, ["qmpExtensionPrefix: 'not a prefix'", `hosts: {hostA: {kind: sim, runDir: ${dir}}}`, 'vms: [{name: vm1, memoryMiB: 64}]', ''].join('\n'));
+      for (const command of [['status'], ['recover', 'vm1'], ['migrate', 'vm1', 'hostA']]) {
+        const result = await runCli([...command, '--json', '--config', config], { timeoutMs: 20_000 });
+        expect({ command, code: result.code }).toEqual({ command, code: 3 });
+        expect(JSON.parse(result.stdout).error.message).toContain('qmpExtensionPrefix');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('nicmig vf decode of input that never ends', () => {
   it.each([['decode'], ['state'], ['plan']])('vf %s /dev/zero returns at once: exit 4 and a JSON document', async (command) => {
     const result = await runCli(['vf', command, '/dev/zero', '--json'], { timeoutMs: 20_000 });

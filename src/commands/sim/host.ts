@@ -3,7 +3,7 @@ import { loadInventory } from '../../inventory/inventory.js';
 import { BaseCommand } from '../../base-command.js';
 import { KERNEL_GENERATIONS, startPfHost, type KernelGeneration } from '../../lab/pf-host.js';
 import { waitForStopSignal } from '../../lab/signals.js';
-import { DEFAULT_EXTENSION_PREFIX } from '../../qmp/monitor.js';
+import { DEFAULT_EXTENSION_PREFIX, validateExtensionPrefix } from '../../qmp/monitor.js';
 
 export default class SimHostCommand extends BaseCommand<typeof SimHostCommand> {
   static override summary = 'Run a simulated patched-QEMU host with an i40e PF until SIGTERM or Ctrl-C.';
@@ -38,6 +38,8 @@ The host has one i40e PF (--pf) with --vfs VFs; a VM's vfio-i40evf device takes 
 
   public async run(): Promise<void> {
     const { name, dir, vm: vmNames, memory } = this.flags;
+    // Refused before anything starts: a bad prefix would name every extension command wrongly.
+    const extensionPrefix = validateExtensionPrefix(this.flags['extension-prefix']);
     const log = (message: string): void => {
       process.stderr.write(`[${new Date().toISOString()}] ${message}\n`);
     };
@@ -45,7 +47,7 @@ The host has one i40e PF (--pf) with --vfs VFs; a VM's vfio-i40evf device takes 
       name,
       dir,
       dirtyPagesPerSecond: this.flags['dirty-rate'],
-      extensionPrefix: this.flags['extension-prefix'],
+      extensionPrefix,
       pf: this.flags.pf,
       vfs: this.flags.vfs,
       ...(this.flags['vsi-base'] === undefined ? {} : { vsiBase: this.flags['vsi-base'] }),
