@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { DemoLab } from '../../src/lab/demo-lab.js';
@@ -13,6 +11,7 @@ import { VfReplayStrategy } from '../../src/migration/vf-replay.js';
 import { asNicmigError } from '../../src/errors.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { MatrixSection } from './matrix.js';
+import { SmallDisk } from '../helpers/small-disk.js';
 
 jest.setTimeout(60_000);
 
@@ -44,40 +43,20 @@ const section = new MatrixSection(
 /** The top MiB of guest RAM: a pattern written before the migration, checked on the copy that runs after. */
 const PATTERN_BYTES = 1 << 20;
 
+let disk: SmallDisk;
 let mount: string;
 
 beforeAll(() => {
-  mount = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-faults-${process.pid}-`));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mount]);
-  if (mounted.status !== 0) throw new Error(`cannot mount a tmpfs for the state directory (needs root): ${String(mounted.stderr).trim()}`);
+  disk = SmallDisk.mount('256k', 'nicmig-faults');
+  mount = disk.dir;
 });
 
 afterAll(() => {
-  spawnSync('umount', [mount]);
-  fs.rmSync(mount, { recursive: true, force: true });
+  disk.unmount();
 });
 
-/**
- * Takes every free block of the tmpfs. A journal's last page may still have room for records:
- * it is first padded to the page's end with empty lines (readers skip them), so that the very
- * next record needs a block the disk does not have.
- */
 function fillDisk(journalDir: string): void {
-  if (fs.existsSync(journalDir)) {
-    for (const name of fs.readdirSync(journalDir)) {
-      const file = path.join(journalDir, name);
-      const size = fs.statSync(file).size;
-      if (size % 4096 !== 0) fs.appendFileSync(file, '\n'.repeat(4096 - (size % 4096)));
-    }
-  }
-  const fd = fs.openSync(path.join(mount, 'ballast'), 'a');
-  try {
-    for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    fs.closeSync(fd);
-  }
+  disk.fill(journalDir);
 }
 
 function applicable(phase: Phase, fault: Fault): boolean {
@@ -163,7 +142,7 @@ async function runCell(phase: Phase, fault: Fault): Promise<string> {
     let outcome = failure ? `${failure.code} (exit ${exit})` : 'migrated (exit 0)';
     // The documented meaning of each exit code: 0 runs on the destination; 11-13 on the source; 14 needs recover.
     let reported: string | null = exit === 0 ? 'hostB' : exit >= 10 && exit <= 13 ? 'hostA' : null;
-    if (fs.existsSync(path.join(mount, 'ballast'))) fs.rmSync(path.join(mount, 'ballast'));
+    disk.empty();
     if (exit === 14 && journals.length === 1) {
       const recovered = await recoverMigration(path.join(journalDir, journals[0] as string), lab.hosts, 10_000);
       outcome += `; recover: ${recovered.decision.action}`;

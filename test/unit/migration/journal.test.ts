@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { listJournals, MigrationJournal, readJournal, vmOfJournalName } from '../../../src/migration/journal.js';
+import { SmallDisk } from '../../helpers/small-disk.js';
 
 let dir: string;
 beforeEach(() => {
@@ -121,32 +121,20 @@ describe('MigrationJournal under faults', () => {
   });
 });
 
-/** A tmpfs of 64 KiB: a state directory that fills up for real. */
+/** A 64 KiB tmpfs: a state directory that fills up for real (root needed; CI runs as root). */
 function withFullDisk(body: (mount: string, fill: () => void) => void): void {
-  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-full-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount]);
-  if (mounted.status !== 0) {
-    fs.rmSync(mount, { recursive: true, force: true });
-    const why = `cannot mount a tmpfs (${String(mounted.stderr).trim() || `exit ${mounted.status}`}): the full-disk journal tests need root`;
-    if (process.env.CI === 'true') throw new Error(why);
-    console.warn(`SKIPPED: ${why}`);
+  let disk: SmallDisk;
+  try {
+    disk = SmallDisk.mount('64k', 'nicmig-full');
+  } catch (error) {
+    if (process.env.CI === 'true') throw error;
+    console.warn(`SKIPPED: ${(error as Error).message}`);
     return;
   }
   try {
-    body(mount, () => {
-      // Fill every block: write until the filesystem says ENOSPC.
-      const fd = fs.openSync(path.join(mount, 'ballast'), 'a');
-      try {
-        for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-      } finally {
-        fs.closeSync(fd);
-      }
-    });
+    body(disk.dir, () => disk.fill());
   } finally {
-    spawnSync('umount', [mount]);
-    fs.rmSync(mount, { recursive: true, force: true });
+    disk.unmount();
   }
 }
 
