@@ -78,7 +78,7 @@ describe('nicmig lab', () => {
     await waitUntil('the switch to count more than 200 echoes from vm1 on hostA', labStatus, (s) => s.traffic !== null && s.traffic.counting && s.traffic.received > 200, { intervalMs: 100 });
 
     const there = await nicmig(['migrate', 'vm1', 'hostB', '--json']);
-    expect(there.code).toBe(0);
+    if (there.code !== 0) throw new Error(`migrate vm1 hostB: exit ${there.code}\n${there.stdout}\n${there.stderr}`);
     const thereSummary = json<{ status: string; strategy: string; replay: { verified: boolean; replayed: number }; downtimeMs: number }>(there);
     expect(thereSummary).toMatchObject({ status: 'migrated', from: 'hostA', to: 'hostB', strategy: 'vf-replay', replay: { verified: true } });
     expect(json<{ vms: { runsOn: string }[] }>(await nicmig(['status', '--json'])).vms[0]?.runsOn).toBe('hostB');
