@@ -29,7 +29,8 @@ describe('nicmig demo with stderr piped', () => {
     expect(result.stderr).not.toMatch(/❯|SKIPPED|›/);
     expect(result.stderr).not.toMatch(/dirtying 0 B\/s/);
     const passLines = result.stderr.split('\n').filter((line) => /^ {2}pass \d+:/.test(line));
-    expect(passLines.length).toBeGreaterThan(0);
+    // How many pass lines there are depends on how fast the machine copies (an idle one can finish
+    // before the first progress poll); what each says is the point, and the unit tests count them.
     for (const line of passLines) if (/^ {2}pass 1:/.test(line)) expect(line).not.toMatch(/dirtying/);
     // The demo explains its limit and its numbers.
     expect(result.stderr).toMatch(/sets a \d+ ms ceiling on the pause \(--downtime-limit; QEMU's default limit is 300 ms\)/);
