@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { expect, it } from '@jest/globals';
 
 /**
  * The fault matrix's document: each suite of test/faults fills its own section of
@@ -35,6 +36,23 @@ export class MatrixSection {
 
   record(cell: Cell): void {
     this.cells.set(`${cell.phase}\u0000${cell.fault}`, cell);
+  }
+
+  /**
+   * Declares one test per cell, in the order given (a suite's cells may depend on the one
+   * before), each recording its outcome, then the drift check of the document.
+   */
+  declareTests<P extends string, F extends string>(cells: readonly (readonly [P, F])[], run: (phase: P, fault: F) => Promise<string>): void {
+    for (const [phase, fault] of cells) {
+      this.expectCell();
+      it(`${fault} at ${phase}`, async () => {
+        this.record({ phase, fault, outcome: await run(phase, fault) });
+      });
+    }
+    it('docs/fault-matrix.md holds this run (NICMIG_UPDATE_FAULT_MATRIX=1 writes it)', () => {
+      const { rendered, committed } = this.sync();
+      expect(committed).toBe(rendered);
+    });
   }
 
   /** The section as markdown: one row per phase, one column per fault. */
