@@ -44,7 +44,7 @@ export function expectedDowntimeMs(sample: ProgressSample): number {
  * The next step up, or undefined to keep the current limit. Raised only at a new pass from
  * the third on (the first copies everything), when the remainder does not fit the limit and
  * did not shrink by a fifth since the pass before: then to the lowest rung that fits it, or
- * the top one.
+ * the top one. Never before two passes were sampled: with one, shrinking cannot be judged.
  */
 export function nextDowntimeStep(samples: readonly ProgressSample[], ladder: readonly number[], current: DowntimeStep): DowntimeStep | undefined {
   const top = ladder[ladder.length - 1] as number;
@@ -53,9 +53,12 @@ export function nextDowntimeStep(samples: readonly ProgressSample[], ladder: rea
   for (const sample of samples) lastOfPass.set(sample.pass, sample);
   const passes = [...lastOfPass.keys()].sort((a, b) => a - b);
   const pass = passes[passes.length - 1];
-  if (pass === undefined || pass < 3 || pass <= current.pass) return undefined;
+  const previous = passes[passes.length - 2];
+  // Shrinking is judged against an earlier pass; a slow poll (a loaded host) may not have seen
+  // one yet, and then there is nothing to judge by until the next pass.
+  if (pass === undefined || previous === undefined || pass < 3 || pass <= current.pass) return undefined;
   const now = expectedDowntimeMs(lastOfPass.get(pass) as ProgressSample);
-  const before = expectedDowntimeMs(lastOfPass.get(passes[passes.length - 2] as number) as ProgressSample);
+  const before = expectedDowntimeMs(lastOfPass.get(previous) as ProgressSample);
   if (now <= current.limitMs) return undefined;
   if (now < before * 0.8) return undefined;
   const fits = ladder.find((rung) => rung > current.limitMs && rung >= now);

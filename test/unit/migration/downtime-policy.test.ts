@@ -37,6 +37,14 @@ describe('the downtime policy', () => {
     expect(nextDowntimeStep([...far, sample(4, 50)], ladder, { limitMs: 260, pass: 3, reason: '' })).toBeUndefined();
   });
 
+  it('waits for a second sampled pass when the first sample came late (a loaded host polled first at pass 3)', () => {
+    const ladder = [33, 65, 130, 260];
+    const start = { limitMs: 33, pass: 0, reason: '' };
+    expect(nextDowntimeStep([sample(3, 50)], ladder, start)).toBeUndefined();
+    expect(nextDowntimeStep([sample(3, 50), sample(3, 50)], ladder, start)).toBeUndefined();
+    expect(nextDowntimeStep([sample(3, 50), sample(4, 50)], ladder, start)).toMatchObject({ pass: 4 });
+  });
+
   it('measures the overhead from earlier migrations (median of the last five), none assumed without', () => {
     expect(overheadFromHistory([])).toEqual({ overheadMs: 0, source: expect.stringMatching(/none assumed/) });
     expect(overheadFromHistory([{ measuredDowntimeMs: 42, downtimeMs: 5 }, { measuredDowntimeMs: 90, downtimeMs: 6 }, { measuredDowntimeMs: 40, downtimeMs: 7 }]).overheadMs).toBe(37);
