@@ -97,9 +97,36 @@ export function loadInventory(file: string | undefined, env: NodeJS.ProcessEnv =
   return parseInventory(text, configPath, env);
 }
 
+/** How deep `[`/`{` nest in an inventory; deeper is refused before YAML parsing. */
+export const MAX_FLOW_NESTING = 64;
+
+/** The deepest nesting of flow brackets (quotes and comments not told apart: a bound, not a parser), and the line where it is first reached. Pure. */
+export function flowNesting(text: string): { depth: number; line: number } {
+  let depth = 0;
+  let line = 1;
+  const deepest = { depth: 0, line: 1 };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) line++;
+    else if (c === 91 || c === 123) {
+      depth++;
+      if (depth > deepest.depth) Object.assign(deepest, { depth, line });
+    } else if ((c === 93 || c === 125) && depth > 0) depth--;
+  }
+  return deepest;
+}
+
 export function parseInventory(text: string, configPath: string, env: NodeJS.ProcessEnv = process.env): Inventory {
   if (Buffer.byteLength(text, 'utf8') > MAX_INVENTORY_BYTES) {
     throw new ConfigError('CONFIG_TOO_LARGE', `inventory ${configPath} is over ${MAX_INVENTORY_BYTES} bytes`, { details: { file: configPath, limit: MAX_INVENTORY_BYTES } });
+  }
+  // A config is a few levels deep; thousands of nested flow brackets only make the YAML parser
+  // slow (seconds), so they are refused before it runs.
+  const nesting = flowNesting(text);
+  if (nesting.depth > MAX_FLOW_NESTING) {
+    throw new ConfigError('CONFIG_INVALID', `${configPath}:${nesting.line}: not valid as an inventory: brackets nested more than ${MAX_FLOW_NESTING} deep`, {
+      details: { file: configPath, line: nesting.line, limit: MAX_FLOW_NESTING },
+    });
   }
   let raw: unknown;
   try {

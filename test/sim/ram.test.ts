@@ -57,6 +57,15 @@ describe('CpuWorkload', () => {
     for (const page of pages) expect(page).toBeGreaterThanOrEqual((1 << 20) / PAGE_SIZE);
     expect(workload.running).toBe(false);
   });
+
+  it('a vCPU that did not get the CPU did not store: a tick after a 2 s stall makes up for 50 ms, not 2 s', () => {
+    const ram = new GuestRam(4 << 20);
+    ram.startDirtyLog();
+    const workload = new CpuWorkload(ram, { dirtyPagesPerSecond: 1000, workingSetBytes: 1024 * PAGE_SIZE });
+    (workload as unknown as { last: number }).last = performance.now() - 2000;
+    workload.tick();
+    expect(ram.syncDirtyLog().length).toBe(50);
+  });
 });
 
 describe('migration stream wire format', () => {

@@ -97,6 +97,18 @@ describe('inventory: bounded reading', () => {
   });
 });
 
+describe('inventory: nesting', () => {
+  it('refuses brackets nested thousands deep before the YAML parser spends seconds on them, naming the line', () => {
+    const error = failure(`hosts:\n  hostA: {kind: sim, runDir: ${'['.repeat(5000)}${']'.repeat(5000)}}\n`);
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID', message: `${FILE}:2: not valid as an inventory: brackets nested more than 64 deep` });
+  });
+
+  it('accepts the nesting real configs have, JSON-form QEMU arguments included', () => {
+    const text = ['hosts:', '  hostA: {kind: qemu, runDir: ./a}', 'vms:', `  - {name: vm1, memoryMiB: 64, qemuArgs: ['-device', '{"driver":"virtio-rng-pci","x":{"y":[1]}}']}`, ''].join('\n');
+    expect(parseInventory(text, FILE, {}).vms.get('vm1')?.qemuArgs).toEqual(['-device', '{"driver":"virtio-rng-pci","x":{"y":[1]}}']);
+  });
+});
+
 describe('closest key', () => {
   it('measures edits, a swap of neighbours as one', () => {
     expect(editDistance('downtimeLimtMs', 'downtimeLimitMs')).toBe(1);
