@@ -162,6 +162,13 @@ describeWithQemu('VMs nicmig did not start: the destination from the source\'s o
       expect(before.peripherals).toEqual(expect.arrayContaining(['net0 child<virtio-net-pci>', 'virtio-disk0 child<virtio-blk-pci>', 'serial0 child<isa-serial>']));
       expect(linkExists(tapA)).toBe(true);
 
+      // The dry run shows the operator each change before anything moves.
+      const dryRun = await runCli(['migrate', 'vm1', 'hostB', '--dry-run', '--config', config]);
+      expect(dryRun.code).toBe(0);
+      expect(dryRun.stdout).toMatch(/destination built from\s+the source's command line \(\d+ changes\)/);
+      expect(dryRun.stdout).toMatch(new RegExp(`destination change\\s+-netdev .*: ifname ${tapA} -> ${tapB}`));
+      expect(fs.existsSync(path.join(current.dir, 'hostB', 'vm1.log'))).toBe(false);
+
       const result = await runCli(['migrate', 'vm1', 'hostB', '--json', '--config', config], { timeoutMs: 150_000 });
       if (result.code !== 0) throw new Error(`nicmig migrate exited ${result.code}: ${result.stdout}\n${result.stderr}`);
       const summary = JSON.parse(result.stdout);
