@@ -25,6 +25,8 @@
  *    ├─ RecoverNeedsFactsError recover cannot classify a side: nothing done exit 15
  *    ├─ JournalError          migration journal unreadable or invalid     exit 14
  *    ├─ VmStartError          a VM (QEMU) did not start on a host         exit 11
+ *    ├─ CommandLineError      the source's QEMU command line unreadable,
+ *    │                        or not to be carried to another host        exit 10
  *    ├─ LabError              lab state, directory or processes           exit 1..3
  *    ├─ SimError              simulated host or VM                        exit 1, 3
  *    └─ InternalError         a bug in nicmig                             exit 1

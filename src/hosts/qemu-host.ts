@@ -6,11 +6,13 @@ import { ConfigError, NicmigError, ExitCode } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { QmpConnectError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
-import type { HostFacts, HostHandle, IncomingOptions, PfFacts, StartedVm, VmProbe } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, IncomingPlan, PfFacts, SourceCommandLine, StartedVm, VmProbe } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
 import { missingExecutableReason } from './executable.js';
 import { probeVmSocket, pidAlive, type ProcessFact } from './probe.js';
+import { findMonitorProcess } from './monitor-process.js';
 import { qemuArguments } from './qemu-args.js';
+import { CommandLineError, destinationCommandLine, type DestinationCommandLine } from './source-command-line.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 
 export class VmStartError extends NicmigError {
@@ -120,10 +122,48 @@ export class QemuHost implements HostHandle {
     return this.machineList;
   }
 
-  /** Starts a VM from its spec: running, paused (-S), or as a migration destination. */
-  async startVm(vm: string, mode: { paused: boolean; incoming: boolean; machineType?: string }): Promise<StartedVm> {
+  /** The QEMU process behind the VM's monitor (the pid file's, else the one /proc shows holding the socket) and its argv. */
+  async readCommandLine(vm: string): Promise<SourceCommandLine> {
+    const socket = this.qmpPath(vm);
+    const found = findMonitorProcess(socket, this.pidFile(vm));
+    if ('problem' in found) {
+      throw new CommandLineError('COMMAND_LINE_UNREADABLE', `cannot read the command line of '${vm}' on ${this.name}: ${found.problem}`, { vm, host: this.name, socket }, `nicmig builds the destination from the source's own command line: give the VM its monitor as -qmp unix:${socket},server=on,wait=off`);
+    }
+    return { host: this.name, pid: found.pid, argv: found.argv };
+  }
+
+  async planIncoming(vm: string, options: IncomingOptions = {}): Promise<IncomingPlan> {
+    const spec = this.spec(vm);
+    if (!options.sourceCommandLine) return { builtFrom: 'spec', rewrites: [] };
+    return { builtFrom: 'source-command-line', rewrites: this.destinationCommandLine(spec, options.sourceCommandLine, options.machineType).rewrites };
+  }
+
+  /** The destination's arguments from the source's command line (docs/destination-command-line.md). */
+  private destinationCommandLine(spec: VmSpec, source: SourceCommandLine, machineType: string | undefined): DestinationCommandLine {
+    return destinationCommandLine({
+      sourceArgv: source.argv,
+      sourceHost: source.host,
+      destinationHost: this.name,
+      qmpPath: this.qmpPath(spec.name),
+      pidFile: this.pidFile(spec.name),
+      machineType,
+      spec,
+      vfHostAddresses: vfPciAddresses(spec),
+    });
+  }
+
+  private spec(vm: string): VmSpec {
     const spec = this.specs.get(vm);
     if (!spec) throw new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } });
+    return spec;
+  }
+
+  /**
+   * Starts a VM from its spec: running, paused (-S), or as a migration destination, from the
+   * source's own command line when given one.
+   */
+  async startVm(vm: string, mode: { paused: boolean; incoming: boolean } & IncomingOptions): Promise<StartedVm> {
+    const spec = this.spec(vm);
     const missing = this.missingQemuBinary();
     if (missing) throw new VmStartError(`cannot start '${vm}': ${missing}`, { vm, host: this.name, qemuBinary: this.config.qemuBinary });
     fs.mkdirSync(this.config.runDir, { recursive: true });
@@ -137,9 +177,14 @@ export class QemuHost implements HostHandle {
     // A supervised process, not -daemonize: its stderr (QEMU's own error messages, such as a
     // destination refusing the stream) goes to a per-VM log on this host, which failures quote.
     const logFile = this.logFile(vm);
-    const args = qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, daemonize: false, ...mode });
+    const { sourceCommandLine, ...launch } = mode;
+    const args =
+      mode.incoming && sourceCommandLine
+        ? this.destinationCommandLine(spec, sourceCommandLine, mode.machineType).args
+        : qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, daemonize: false, ...launch });
     const [command, commandArgs] = this.config.netns ? ['ip', ['netns', 'exec', this.config.netns, this.config.qemuBinary, ...args]] : [this.config.qemuBinary, args];
-    const logStart = appendLog(logFile, `--- ${new Date().toISOString()} nicmig starts ${vm}${mode.incoming ? ' (incoming)' : ''}: ${[command, ...commandArgs].join(' ')}\n`);
+    const from = sourceCommandLine ? `, from the command line of process ${sourceCommandLine.pid} on ${sourceCommandLine.host}` : '';
+    const logStart = appendLog(logFile, `--- ${new Date().toISOString()} nicmig starts ${vm}${mode.incoming ? ` (incoming${from})` : ''}: ${[command, ...commandArgs].join(' ')}\n`);
     const logTail = () => readLogTail(logFile, logStart);
     const log = fs.openSync(logFile, 'a');
     let child: ChildProcess;
@@ -212,6 +257,20 @@ function memoryAvailableMiB(): number | null {
   } catch {
     return null;
   }
+}
+
+/** The PCI address of each VF device of the spec whose VF is numbered, from sysfs (`<pf>/device/virtfn<N>`). */
+function vfPciAddresses(spec: VmSpec): Map<string, string> {
+  const addresses = new Map<string, string>();
+  for (const device of spec.devices) {
+    if (device.type !== 'vfio-i40evf' || device.vf === 'auto') continue;
+    try {
+      addresses.set(device.id, path.basename(fs.readlinkSync(path.join('/sys/class/net', device.pf, 'device', `virtfn${device.vf}`))));
+    } catch {
+      // no such PF or VF here: a vfio-pci host= for it is refused
+    }
+  }
+  return addresses;
 }
 
 /** SR-IOV capable network interfaces (PFs) of this machine, from sysfs; empty without any. */

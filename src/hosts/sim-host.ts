@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostFacts, HostHandle, IncomingOptions, StartedVm, VmProbe } from '../migration/ports.js';
+import type { HostFacts, HostHandle, IncomingOptions, IncomingPlan, StartedVm, VmProbe } from '../migration/ports.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import type { HostManifest } from '../sim/control-protocol.js';
 import { SimError } from '../sim/errors.js';
@@ -151,6 +151,16 @@ export class SimulatedHost implements HostHandle {
 
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {
     return this.startVm(vm, { paused: true, incoming: true }, options.machineType);
+  }
+
+  /** A simulated VM has no command line: the destination is always built from the spec. */
+  readCommandLine(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  planIncoming(vm: string): Promise<IncomingPlan> {
+    if (!this.specs.has(vm)) return Promise.reject(new ConfigError('UNKNOWN_VM', `no VM named '${vm}' in the inventory`, { details: { vm } }));
+    return Promise.resolve({ builtFrom: 'spec', rewrites: [] });
   }
 }
 

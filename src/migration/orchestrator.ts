@@ -16,7 +16,7 @@ import {
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
 import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
-import type { HostHandle, StartedVm } from './ports.js';
+import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { destinationReasons } from './preflight.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
@@ -115,6 +115,10 @@ interface Checked extends Endpoints {
   sourceWasRunning: boolean;
   /** The source's resolved machine type (`pc-q35-7.2`), when its QEMU tells. */
   machineType: string | undefined;
+  /** What the destination is started with (the machine type, the source's command line)... */
+  incoming: IncomingOptions;
+  /** ...and how the destination host builds it from that. */
+  destinationPlan: IncomingPlan;
 }
 
 /** From the journal's first record on. */
@@ -354,8 +358,28 @@ export class Migration {
         reasons.push(...this.strategy.checkDestinationHost(spec, facts));
       }
     }
-    if (reasons.length > 0) throw new PreflightError(reasons);
-    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType };
+    const destination = await this.planDestination(endpoints, machineType, reasons);
+    if (reasons.length > 0 || !destination.plan) throw new PreflightError(reasons, destination.refusal ? { cause: destination.refusal } : {});
+    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan };
+  }
+
+  /**
+   * How the destination will be started, found before anything starts: from the source's own
+   * command line where its host can read it (the simulator cannot: from the spec), rewritten
+   * by the destination host. A command line that cannot be read or carried is a reason to refuse.
+   */
+  private async planDestination(endpoints: Endpoints, machineType: string | undefined, reasons: string[]): Promise<{ incoming: IncomingOptions; plan?: IncomingPlan; refusal?: NicmigError }> {
+    const { vm } = this.request;
+    const incoming: IncomingOptions = machineType ? { machineType } : {};
+    try {
+      const sourceCommandLine = await endpoints.sourceHost.readCommandLine(vm);
+      if (sourceCommandLine) incoming.sourceCommandLine = sourceCommandLine;
+      return { incoming, plan: await endpoints.destinationHost.planIncoming(vm, incoming) };
+    } catch (error) {
+      if (!(error instanceof NicmigError)) throw error;
+      reasons.push(error.message);
+      return { incoming, refusal: error };
+    }
   }
 
   private openJournal(checked: Checked): Session {
@@ -378,9 +402,10 @@ export class Migration {
 
   private async prepare(session: Session, ledger: RollbackLedger): Promise<Prepared> {
     const { destinationHost: host, journal } = session;
-    journal.append('destination-starting', { host: host.name });
+    const plan = session.destinationPlan;
+    journal.append('destination-starting', { host: host.name, builtFrom: plan.builtFrom, rewrites: plan.rewrites });
     // The source's resolved machine type, not the spec's alias: `q35` is another machine on another QEMU.
-    const started = await host.startIncoming(this.request.vm, session.machineType ? { machineType: session.machineType } : {});
+    const started = await host.startIncoming(this.request.vm, session.incoming);
     ledger.destination = started;
     journal.append('destination-started', { host: host.name, endpoint: started.endpoint, pid: started.pid });
     const destination = started.monitor;
@@ -735,6 +760,7 @@ export class Migration {
       from: checked.sourceHost.name,
       to: this.request.to,
       strategy: this.strategy.name,
+      destination: checked.destinationPlan,
       totalTimeMs: this.elapsedMs,
       rolledBack: false as const,
       journal: this.journalPath,

@@ -23,6 +23,18 @@ export interface HostHandle {
    * chooses the destination VFs from the VM spec (docs/architecture.md).
    */
   startIncoming(vm: string, options?: IncomingOptions): Promise<StartedVm>;
+  /**
+   * How this host would start the VM as a destination with these options, starting nothing:
+   * from the source's command line (rewritten) or from the VM spec. Throws when it cannot
+   * (an argument of the source that cannot be carried), so that preflight refuses first.
+   */
+  planIncoming(vm: string, options?: IncomingOptions): Promise<IncomingPlan>;
+  /**
+   * The command line of the VM's QEMU on this host, read from the process behind its monitor
+   * (docs/destination-command-line.md); undefined where the host has none (the simulator).
+   * Throws when the process cannot be found. Never waits.
+   */
+  readCommandLine(vm: string): Promise<SourceCommandLine | undefined>;
   /** Starts the VM from its spec on this host (`nicmig vm start`), running or paused. */
   startVm(vm: string, mode: { paused: boolean; incoming: boolean }): Promise<StartedVm>;
   /**
@@ -35,6 +47,23 @@ export interface HostHandle {
 export interface IncomingOptions {
   /** The source's resolved machine type (`pc-q35-7.2`), which replaces the spec's alias. */
   machineType?: string;
+  /** The source's own command line: the destination is built from it instead of from the spec. */
+  sourceCommandLine?: SourceCommandLine;
+}
+
+/** A VM's QEMU command line as its process on `host` runs it. */
+export interface SourceCommandLine {
+  host: string;
+  pid: number;
+  /** The binary first, as `/proc/<pid>/cmdline` has it. */
+  argv: string[];
+}
+
+/** How a destination will be built: what the journal and the result record. */
+export interface IncomingPlan {
+  builtFrom: 'source-command-line' | 'spec';
+  /** What differs from the source's command line, one line each (empty when built from the spec). */
+  rewrites: string[];
 }
 
 export interface StartedVm {

@@ -1,6 +1,7 @@
 import type { NicmigError } from '../errors.js';
 import { AbandonedError, MigrationError, PreflightError, UncertainError } from './errors.js';
 import type { MigrationEvent, Phase } from './events.js';
+import type { IncomingPlan } from './ports.js';
 import type { StrategyPlan } from './strategy.js';
 
 /**
@@ -115,6 +116,8 @@ export interface MigratedResult extends ResultBase, SwitchoverTimings {
   status: 'migrated';
   from: string;
   strategy: string;
+  /** How the destination was (or would be) started: from the source's command line or from the spec. */
+  destination: IncomingPlan;
   bytes: number | null;
   passes: number | null;
   replay: ReplaySummary | null;
@@ -130,6 +133,8 @@ export interface DryRunResult extends ResultBase, SwitchoverTimings {
   status: 'dry-run';
   from: string;
   strategy: string;
+  /** How the destination was (or would be) started: from the source's command line or from the spec. */
+  destination: IncomingPlan;
   bytes: null;
   passes: null;
   replay: null;

@@ -14,6 +14,7 @@ import { formatBytes } from '../migration/convergence.js';
 import { PHASES, type MigrationEvent, type Phase } from '../migration/events.js';
 import { failureStatus, isFailed, switchoverMoments, type FailedResult, type MigrationResult, type MigrationSummary, type MigrationTimeline, type SwitchoverMoments } from '../migration/result.js';
 import type { TrafficReport } from '../sim/network/traffic.js';
+import { describeDestination } from './summary.js';
 
 /** A migration that ended with an error (the `--json` failure document). */
 export type FailedMigration = FailedResult;
@@ -522,6 +523,7 @@ function renderSummaryTable(result: MigrationResult, traffic: ReportTraffic | nu
   const ms = (v: number | null) => (v === null ? '-' : formatMs(v));
   if (isSummary(result)) {
     rows.push(['strategy', result.strategy]);
+    rows.push(['destination built from', describeDestination(result)]);
     rows.push(['total time', ms(result.totalTimeMs)]);
     rows.push(['downtime (QEMU)', ms(result.downtimeMs)]);
     rows.push(['downtime (STOP \u2192 RESUME, measured)', ms(result.measuredDowntimeMs)]);

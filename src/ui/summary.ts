@@ -10,6 +10,7 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
     ['VM', summary.vm],
     ['from -> to', `${summary.from} -> ${summary.to}`],
     ['strategy', summary.strategy],
+    ['destination built from', describeDestination(summary)],
   ];
   if (summary.status !== 'dry-run') {
     rows.push(
@@ -33,6 +34,7 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
   if (summary.status === 'dry-run') {
     const plan = summary.plan;
     rows.push(['phases', plan.phases.join(' -> ')]);
+    for (const rewrite of summary.destination.rewrites) rows.push(['destination change', rewrite]);
     for (const vf of plan.vfs) {
       rows.push([`VF ${vf.id}`, `${vf.replayMessages < 0 ? 'no plan' : `${vf.replayMessages} messages to replay`} for ${vf.captured} captured; ${formatBytes(vf.rxBufferBytes)} of RX buffers`]);
     }
@@ -55,4 +57,10 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
   const lines = [title, ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)];
   for (const warning of summary.cleanupWarnings) lines.push(chalk.yellow(`  warning: ${warning}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** Where the destination's command line comes from, in words. */
+export function describeDestination(summary: MigrationSummary): string {
+  const { builtFrom, rewrites } = summary.destination;
+  return builtFrom === 'spec' ? "the inventory's VM spec" : `the source's command line (${rewrites.length} change${rewrites.length === 1 ? '' : 's'})`;
 }

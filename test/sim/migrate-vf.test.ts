@@ -79,7 +79,8 @@ describe('VF replay migration on the simulator', () => {
     const frames = current.stopTraffic();
 
     expect(ramDifference).toBe(-1); // DMA-written RX buffers included (device dirty tracking)
-    expect(summary).toMatchObject({ status: 'migrated', strategy: 'vf-replay', replay: { verified: true } });
+    // A simulated VM has no command line: its destination is built from the spec.
+    expect(summary).toMatchObject({ status: 'migrated', strategy: 'vf-replay', replay: { verified: true }, destination: { builtFrom: 'spec', rewrites: [] } });
     expect(summary.replay?.replayed).toBeGreaterThan(0);
     expect(summary.replay?.replayed).toBeLessThan(summary.replay?.captured ?? 0);
     // The source VM is gone and its VF released; the destination's VF holds the state.

@@ -71,6 +71,7 @@ function summary(overrides: Partial<MigratedResult> = {}): MigratedResult {
     from: 'hostA',
     to: 'hostB',
     strategy: 'vf-replay',
+    destination: { builtFrom: 'spec', rewrites: [] },
     totalTimeMs: 1160,
     downtimeMs: 38,
     measuredDowntimeMs: 40,
