@@ -7,7 +7,7 @@ import type { DestinationFacts } from './facts.js';
 import { encodeRequest, type VfRequest } from './messages.js';
 import { Op } from './opcodes.js';
 import { applyVfRequest, linkChangeEvent, resetImpendingEvent, type PfOutcome } from './pf-model.js';
-import { freshVfState, type VfState } from './state.js';
+import { afterVfReset, freshVfState, type VfState } from './state.js';
 
 export interface RecordingOptions {
   startNs?: bigint;
@@ -59,7 +59,7 @@ export class RecordingPf {
   /** The PF resets the VF on its own (host config change, PF reset): RESET_IMPENDING. */
   pfReset(): this {
     this.writer.reply(this.tick(), Op.EVENT, 0, resetImpendingEvent(), this.facts.vfId ?? 0);
-    this.state = freshVfState(this.state.requestedQueuePairs);
+    this.state = afterVfReset(this.state);
     return this;
   }
 
