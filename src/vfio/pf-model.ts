@@ -4,7 +4,7 @@
  * state") use it; it shares `applyAccepted` with the reducer.
  */
 import { VirtchnlError } from './errors.js';
-import { grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
+import { defaultRssHena, grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
 import { encodeReply, type PfReply, type VfRequest } from './messages.js';
 import { EventCode, EventSeverity, I40E, Op, Status, VSI_TYPE_SRIOV } from './opcodes.js';
 import { applyAccepted, cloneVfState, type VfState } from './state.js';
@@ -90,7 +90,7 @@ function replyFor(request: VfRequest, state: VfState, f: ResolvedFacts): PfReply
       };
     }
     case Op.GET_RSS_HENA_CAPS:
-      return { opcode: Op.GET_RSS_HENA_CAPS, hena: I40E.DEFAULT_HENA_CAPS };
+      return { opcode: Op.GET_RSS_HENA_CAPS, hena: defaultRssHena(f.device) };
     case Op.GET_STATS:
       return {
         opcode: Op.GET_STATS,
