@@ -9,6 +9,7 @@ import type { QueuePairInfo, VectorMap } from './messages.js';
 import { Cap, MacType, Op, PromiscFlag, RssAlgorithm } from './opcodes.js';
 import { RecordingPf } from './recorder.js';
 import { RECORD_HEADER_SIZE, parseCapture } from './capture.js';
+import { buildDriverCaptures } from './driver-captures.js';
 
 /** Capabilities the simulated guest asks for (those the reference names). */
 export const IAVF_CAPS = Cap.L2 | Cap.RSS_PF | Cap.RSS_AQ | Cap.RSS_REG | Cap.VLAN | Cap.WB_ON_ITR | Cap.REQ_QUEUES | Cap.RSS_PCTYPE_V2 | Cap.RX_POLLING;
@@ -196,7 +197,7 @@ export function buildTruncatedCapture(): Buffer {
   return full.subarray(0, record.offset + RECORD_HEADER_SIZE + 5);
 }
 
-/** The committed fixtures, by file name. */
+/** The committed fixtures, by file name; the driver captures with their transcripts (driver-captures.ts). */
 export function buildFixtureCaptures(): Record<string, Buffer> {
   return {
     'iavf-init.cap': buildInitCapture(),
@@ -204,6 +205,7 @@ export function buildFixtureCaptures(): Record<string, Buffer> {
     'request-queues.cap': buildRequestQueuesCapture(),
     'iavf-linux-6.12.cap': buildLinux612Capture(),
     'truncated.cap': buildTruncatedCapture(),
+    ...buildDriverCaptures(),
   };
 }
 
