@@ -110,7 +110,7 @@ interface LinuxIavf {
 
 const align = (value: number, to: number): number => Math.ceil(value / to) * to;
 
-/** The capability bitmap Linux 6.1's iavf asks for (iavf_send_vf_config_msg, 6.1.176). */
+/** The capability bitmap Linux 6.1's iavf asks for (iavf_send_vf_config_msg, 6.1.176): 0x1abd80f9. */
 export const IAVF_CAPS_LINUX_6_1 =
   Cap.L2 |
   Cap.RSS_PF |
@@ -129,8 +129,12 @@ export const IAVF_CAPS_LINUX_6_1 =
   Cap.ADV_RSS_PF |
   Cap.ADV_LINK_SPEED;
 
-/** Linux 6.12 adds TC_U32 and CRC (the IAVF_CAPS_LINUX_6_12 of sample-captures.ts, 0x1abd8cf9). */
-const IAVF_CAPS_LINUX_6_12_SOURCE = IAVF_CAPS_LINUX_6_1 | Cap.TC_U32 | Cap.CRC;
+/**
+ * What Linux 6.12's iavf asks for (iavf_send_vf_config_msg, 6.12.95): 6.1's bits and TC_U32 and
+ * CRC, 0x1abd8cf9. i40e grants L2, ADV_LINK_SPEED, VLAN, RSS_PF, ENCAP, REQ_QUEUES and ADQ of it
+ * on an XL710 (RSS_PCTYPE_V2, ENCAP_CSUM and WB_ON_ITR too on an X722).
+ */
+export const IAVF_CAPS_LINUX_6_12 = IAVF_CAPS_LINUX_6_1 | Cap.TC_U32 | Cap.CRC;
 
 const LINUX: Readonly<Record<LinuxIavf['kernel'], LinuxIavf>> = {
   '6.1': {
@@ -146,7 +150,7 @@ const LINUX: Readonly<Record<LinuxIavf['kernel'], LinuxIavf>> = {
   '6.12': {
     kernel: '6.12',
     source: 'Linux 6.12.95 (Debian linux-source-6.12 6.12.95-1~bpo12+1, bookworm-backports: the kernel of src/vfio/kernel-reference.ts)',
-    caps: IAVF_CAPS_LINUX_6_12_SOURCE,
+    caps: IAVF_CAPS_LINUX_6_12,
     // libeth_rx_hw_len_mtu(): MTU + 26 (Ethernet, two VLAN tags, FCS) rounded up to 128,
     // at most LIBETH_RX_PAGE_LEN(64) = 3712 on x86 with 4 KiB pages; iavf_configure_queues():
     // max frame min_not_zero(vf_res->max_mtu, LIBIE_MAX_RX_FRM_LEN = 16382), whatever the MTU

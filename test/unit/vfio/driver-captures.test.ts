@@ -10,14 +10,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCapture, type CaptureRecord } from '../../../src/vfio/capture.js';
 import { describeRecord } from '../../../src/vfio/describe-record.js';
-import { DPDK_24_11_CAPS, IAVF_CAPS_LINUX_6_1 } from '../../../src/vfio/driver-captures.js';
+import { DPDK_24_11_CAPS, IAVF_CAPS_LINUX_6_1, IAVF_CAPS_LINUX_6_12 } from '../../../src/vfio/driver-captures.js';
 import { defaultDestinationFacts, type DestinationFacts } from '../../../src/vfio/facts.js';
 import { stateToJson } from '../../../src/vfio/json.js';
 import { capabilityNames, EventCode, Op, opcodeName, Status } from '../../../src/vfio/opcodes.js';
 import { applyVfRequest } from '../../../src/vfio/pf-model.js';
 import { compareVfToDestination, planReplay } from '../../../src/vfio/plan.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
-import { IAVF_CAPS_LINUX_6_12 } from '../../../src/vfio/sample-captures.js';
 import { freshVfState, type VfState } from '../../../src/vfio/state.js';
 import { compareStates } from '../../../src/vfio/verify.js';
 
