@@ -217,6 +217,9 @@ export function applyAccepted(draft: VfState, request: VfRequest, reply: PfReply
       return;
     case Op.ADD_VLAN:
       for (const id of request.vlanIds) draft.vlans.add(id);
+      // i40e_vc_add_vlan_msg() turns stripping on for the VSI whatever the VF set before
+      // (i40e_vlan_stripping_enable, Linux 6.1 and 6.12); DEL_VLAN leaves it as it is.
+      draft.vlanStripping = true;
       return;
     case Op.DEL_VLAN:
       for (const id of request.vlanIds) draft.vlans.delete(id);

@@ -167,8 +167,8 @@ describe('nicmig vf on the captures of current drivers (derived from their sourc
   // The Linux captures end with `ip link set eth0 promisc on` on an untrusted source VF (their
   // headers say so): read that way, the request applied nothing and replays as it was.
   it.each([
-    ['linux-6.1-iavf.cap', ['--source-untrusted'], 10],
-    ['linux-6.12-iavf.cap', ['--source-untrusted'], 10],
+    ['linux-6.1-iavf.cap', ['--source-untrusted'], 11],
+    ['linux-6.12-iavf.cap', ['--source-untrusted'], 11],
     ['dpdk-24.11-iavf.cap', [], 10],
   ])('%s: decodes, reduces with nothing refused, and plans for a default destination', async (name, flags, planLength) => {
     const file = join(fixtures, name);

@@ -94,7 +94,7 @@ describe.each([
 
   it('reduces to what the guest left: 2 queue pairs of MTU 9000 buffers, every filter, the VLAN, the -X LUT, promiscuous asked but not applied', () => {
     const json = stateToJson(state);
-    expect(json).toMatchObject({ version: { major: 1, minor: 1 }, active: true, vsiId: 17, enabledQueues: { rx: 3, tx: 3 }, vlans: [100], vlanStripping: null });
+    expect(json).toMatchObject({ version: { major: 1, minor: 1 }, active: true, vsiId: 17, enabledQueues: { rx: 3, tx: 3 }, vlans: [100], vlanStripping: true }); // i40e_vc_add_vlan_msg turns stripping on
     expect(state.requestedCaps).toBe(caps);
     expect(capabilityNames(state.resources?.capFlags ?? 0).sort()).toEqual(['ADQ', 'ADV_LINK_SPEED', 'ENCAP', 'L2', 'REQ_QUEUES', 'RSS_PF', 'VLAN']);
     expect(json.queuePairs.map((q) => [q.queueId, q.rx.databufferSize, q.rx.maxPktSize, q.rx.ringLen])).toEqual([
@@ -122,7 +122,7 @@ describe.each([
     const facts = defaultDestinationFacts({ vsiId: 17 });
     expect(compareVfToDestination(state, defaultDestinationFacts())).toEqual([]);
     const plan = planReplay(state, defaultDestinationFacts({ vsiId: 42 }));
-    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'CONFIG_VSI_QUEUES', 'CONFIG_IRQ_MAP', 'ADD_ETH_ADDR', 'ADD_VLAN', 'CONFIG_PROMISCUOUS_MODE', 'CONFIG_RSS_KEY', 'CONFIG_RSS_LUT', 'ENABLE_QUEUES']);
+    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'CONFIG_VSI_QUEUES', 'CONFIG_IRQ_MAP', 'ADD_ETH_ADDR', 'ADD_VLAN', 'CONFIG_PROMISCUOUS_MODE', 'CONFIG_RSS_KEY', 'CONFIG_RSS_LUT', 'ENABLE_VLAN_STRIPPING', 'ENABLE_QUEUES']);
     expect(plan[1]?.payload.readUInt32LE(0)).toBe(caps);
     expect(plan.at(-1)?.payload.readUInt16LE(0)).toBe(42);
     expect(compareStates(state, replay(state, facts))).toEqual([]);

@@ -111,6 +111,7 @@ describe('iavf-linux-6.12.cap: a current Linux guest', () => {
       'CONFIG_RSS_KEY',
       'CONFIG_RSS_LUT',
       'SET_RSS_HENA',
+      'ENABLE_VLAN_STRIPPING', // the ADD_VLAN turned it on at the PF
       'ENABLE_QUEUES',
     ]);
     expect(compareStates(state, replay(state, defaultDestinationFacts({ vsiId: 17 })))).toEqual([]);

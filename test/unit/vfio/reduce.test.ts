@@ -121,7 +121,29 @@ describe('a VF reset keeps the version the VF announced (i40e keeps vf->vf_ver)'
     expect([...state.vlans]).toEqual([20]);
     // Before: the reset dropped the version and the plan was empty.
     const plan = planReplay(state, defaultDestinationFacts({ vsiId: 9 }));
-    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'ADD_VLAN']);
+    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'ADD_VLAN', 'ENABLE_VLAN_STRIPPING']); // i40e strips once a VLAN is added
     expect(plan[1]?.payload.readUInt32LE(0)).toBe(0x1);
+  });
+});
+
+describe('ADD_VLAN turns VLAN stripping on at the PF (i40e_vc_add_vlan_msg calls i40e_vlan_stripping_enable)', () => {
+  it('stripping disabled, then a VLAN added: the PF strips, and so does the replay', () => {
+    const pf = activeVf();
+    pf.send({ opcode: Op.DISABLE_VLAN_STRIPPING });
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [10] });
+    const { state } = reduceCapture(parseCapture(pf.toBuffer()).records);
+    // Before: the state said "off" (the last explicit request), the replay sent DISABLE
+    // after ADD_VLAN, and the destination ended without stripping while the source stripped.
+    expect(state.vlanStripping).toBe(true);
+    const plan = planReplay(state, defaultDestinationFacts({ vsiId: 9 }));
+    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'ADD_VLAN', 'ENABLE_VLAN_STRIPPING']);
+  });
+
+  it('a later DISABLE_VLAN_STRIPPING still wins, and a refused ADD_VLAN changes nothing', () => {
+    const pf = activeVf();
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [10] });
+    pf.send({ opcode: Op.DISABLE_VLAN_STRIPPING });
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [4096] }); // refused: above 4095
+    expect(reduceCapture(parseCapture(pf.toBuffer()).records).state.vlanStripping).toBe(false);
   });
 });
