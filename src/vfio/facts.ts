@@ -73,6 +73,14 @@ export const DEVICE_HW_CAPS: Readonly<Record<PfDevice, { rssAq: boolean; wbOnItr
   x722: { rssAq: true, wbOnItr: true, rssPctypeV2: true, outerUdpCsum: true },
 };
 
+/**
+ * What i40e answers GET_RSS_HENA_CAPS with on `device`: i40e_pf_get_default_rss_hena(), the
+ * expanded set where the hardware has MULTI_TCP_UDP_RSS_PCTYPE (X722).
+ */
+export function defaultRssHena(device: PfDevice = 'xl710'): bigint {
+  return DEVICE_HW_CAPS[device].rssPctypeV2 ? I40E.DEFAULT_RSS_HENA_EXPANDED : I40E.DEFAULT_RSS_HENA;
+}
+
 /** One rule of i40e's grant, with where it comes from. */
 export interface GrantRule {
   cap: keyof typeof Cap;

@@ -194,6 +194,11 @@ export const I40E = {
   MAX_PKT_SIZE_EXCLUSIVE: 16 * 1024,
   MAX_ITR_INDEX: 3,
   DEFAULT_MAX_MTU: 9706,
-  /** I40E_DEFAULT_RSS_HENA_EXPANDED as the PF reports it to GET_RSS_HENA_CAPS */
-  DEFAULT_HENA_CAPS: 0x0000_7fe7_e800_0000n,
+  /**
+   * I40E_DEFAULT_RSS_HENA (i40e_txrx.h): IPv4 and IPv6 UDP, TCP, SCTP, other and fragments,
+   * and L2 payload (I40E_FILTER_PCTYPE_* bits 31, 33-36, 41, 43-46, 63)
+   */
+  DEFAULT_RSS_HENA: 0x8000_7a1e_8000_0000n,
+  /** I40E_DEFAULT_RSS_HENA_EXPANDED: adds TCP SYN without ACK and unicast/multicast UDP (29, 30, 32, 39, 40, 42) */
+  DEFAULT_RSS_HENA_EXPANDED: 0x8000_7f9f_e000_0000n,
 } as const;

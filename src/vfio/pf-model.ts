@@ -4,9 +4,9 @@
  * state") use it; it shares `applyAccepted` with the reducer.
  */
 import { VirtchnlError } from './errors.js';
-import { grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
+import { defaultRssHena, grantCapabilities, resolveFacts, type DestinationFacts, type ResolvedFacts } from './facts.js';
 import { encodeReply, type PfReply, type VfRequest } from './messages.js';
-import { EventCode, EventSeverity, I40E, Op, Status, VSI_TYPE_SRIOV } from './opcodes.js';
+import { Cap, EventCode, EventSeverity, I40E, Op, Status, VSI_TYPE_SRIOV } from './opcodes.js';
 import { applyAccepted, cloneVfState, type VfState } from './state.js';
 import { validateVfRequest, type VfRequestContext } from './validate.js';
 
@@ -90,7 +90,7 @@ function replyFor(request: VfRequest, state: VfState, f: ResolvedFacts): PfReply
       };
     }
     case Op.GET_RSS_HENA_CAPS:
-      return { opcode: Op.GET_RSS_HENA_CAPS, hena: I40E.DEFAULT_HENA_CAPS };
+      return { opcode: Op.GET_RSS_HENA_CAPS, hena: defaultRssHena(f.device) };
     case Op.GET_STATS:
       return {
         opcode: Op.GET_STATS,
@@ -123,3 +123,16 @@ export function resetImpendingEvent(): Buffer {
 export function linkChangeEvent(up: boolean, linkSpeed = 0x10): Buffer {
   return encodeReply({ opcode: Op.EVENT, event: { event: EventCode.LINK_CHANGE, linkSpeed: up ? linkSpeed : 0, linkStatus: up ? 1 : 0, severity: EventSeverity.INFO } });
 }
+
+/**
+ * The link EVENT i40e sends a VF (i40e_set_vf_link_state): to a VF that asked for
+ * ADV_LINK_SPEED the speed in Mbps (event_data.link_event_adv), to any other the
+ * virtchnl_link_speed bit (link_event); same bytes at the same offsets otherwise.
+ */
+export function vfLinkStateEvent(state: VfState, up: boolean, speedMbps = 40_000): Buffer {
+  const adv = ((state.requestedCaps ?? 0) & Cap.ADV_LINK_SPEED) !== 0;
+  return linkChangeEvent(up, adv ? speedMbps : (LINK_SPEED_BITS[speedMbps] ?? 0));
+}
+
+/** enum virtchnl_link_speed, by Mbps */
+const LINK_SPEED_BITS: Readonly<Record<number, number>> = { 100: 0x2, 1_000: 0x4, 10_000: 0x8, 40_000: 0x10, 20_000: 0x20, 25_000: 0x40, 2_500: 0x80, 5_000: 0x100 };

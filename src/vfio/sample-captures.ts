@@ -9,35 +9,13 @@ import type { QueuePairInfo, VectorMap } from './messages.js';
 import { Cap, MacType, Op, PromiscFlag, RssAlgorithm } from './opcodes.js';
 import { RecordingPf } from './recorder.js';
 import { RECORD_HEADER_SIZE, parseCapture } from './capture.js';
+import { buildDriverCaptures, IAVF_CAPS_LINUX_6_12 } from './driver-captures.js';
 
 /** Capabilities the simulated guest asks for (those the reference names). */
 export const IAVF_CAPS = Cap.L2 | Cap.RSS_PF | Cap.RSS_AQ | Cap.RSS_REG | Cap.VLAN | Cap.WB_ON_ITR | Cap.REQ_QUEUES | Cap.RSS_PCTYPE_V2 | Cap.RX_POLLING;
 
-/**
- * What Linux 6.12's iavf asks GET_VF_RESOURCES for: the `caps` of iavf_send_vf_config_msg()
- * (drivers/net/ethernet/intel/iavf/iavf_virtchnl.c), every bit the 6.12 header defines that
- * iavf sets. i40e grants L2, ADV_LINK_SPEED, VLAN, RSS_PF, ENCAP, REQ_QUEUES and ADQ of it on
- * an XL710 (RSS_PCTYPE_V2, ENCAP_CSUM and WB_ON_ITR too on an X722).
- */
-export const IAVF_CAPS_LINUX_6_12 =
-  Cap.L2 |
-  Cap.RSS_PF |
-  Cap.RSS_AQ |
-  Cap.RSS_REG |
-  Cap.VLAN |
-  Cap.WB_ON_ITR |
-  Cap.RSS_PCTYPE_V2 |
-  Cap.ENCAP |
-  Cap.TC_U32 |
-  Cap.VLAN_V2 |
-  Cap.CRC |
-  Cap.ENCAP_CSUM |
-  Cap.REQ_QUEUES |
-  Cap.ADQ |
-  Cap.USO |
-  Cap.FDIR_PF |
-  Cap.ADV_RSS_PF |
-  Cap.ADV_LINK_SPEED;
+/** What Linux 6.12's iavf asks GET_VF_RESOURCES for (defined with the driver captures). */
+export { IAVF_CAPS_LINUX_6_12 };
 
 export const SAMPLE_MAC = '52:54:00:a1:b2:c3';
 /** The source host of the fixtures: a trusted VF whose MAC the host set. */
@@ -196,7 +174,7 @@ export function buildTruncatedCapture(): Buffer {
   return full.subarray(0, record.offset + RECORD_HEADER_SIZE + 5);
 }
 
-/** The committed fixtures, by file name. */
+/** The committed fixtures, by file name; the driver captures with their transcripts (driver-captures.ts). */
 export function buildFixtureCaptures(): Record<string, Buffer> {
   return {
     'iavf-init.cap': buildInitCapture(),
@@ -204,6 +182,7 @@ export function buildFixtureCaptures(): Record<string, Buffer> {
     'request-queues.cap': buildRequestQueuesCapture(),
     'iavf-linux-6.12.cap': buildLinux612Capture(),
     'truncated.cap': buildTruncatedCapture(),
+    ...buildDriverCaptures(),
   };
 }
 

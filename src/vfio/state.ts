@@ -43,9 +43,13 @@ export interface RssState {
 }
 
 export interface VfState {
-  /** version the VF announced in VERSION */
+  /**
+   * version the VF announced in VERSION. A VF reset keeps it: i40e keeps vf->vf_ver and
+   * judges GET_VF_RESOURCES' length by it, and Linux iavf re-initialises after a reset
+   * without sending VERSION again (iavf_reset_task sets only IAVF_FLAG_AQ_GET_CONFIG)
+   */
   vfVersion: ApiVersion | null;
-  /** version the PF answered */
+  /** version the PF answered; kept across VF resets like vfVersion */
   pfVersion: ApiVersion | null;
   /** after a successful GET_VF_RESOURCES; most opcodes need it */
   active: boolean;
@@ -115,9 +119,19 @@ export function cloneVfState(state: VfState): VfState {
   };
 }
 
-/** A VF reset: the PF wipes the VF's configuration; only a queue request survives. */
+/**
+ * A VF reset: the PF wipes the VF's configuration. A queue request survives, and so does
+ * the virtchnl version the VF announced (i40e_reset_vf never clears vf->vf_ver).
+ */
 export function resetVfState(draft: VfState): void {
-  Object.assign(draft, freshVfState(draft.requestedQueuePairs));
+  Object.assign(draft, freshVfState(draft.requestedQueuePairs), { vfVersion: draft.vfVersion, pfVersion: draft.pfVersion });
+}
+
+/** The state after a VF reset, `state` itself untouched. */
+export function afterVfReset(state: VfState): VfState {
+  const next = cloneVfState(state);
+  resetVfState(next);
+  return next;
 }
 
 export function macTypeName(type: number): MacTypeName {
@@ -203,6 +217,9 @@ export function applyAccepted(draft: VfState, request: VfRequest, reply: PfReply
       return;
     case Op.ADD_VLAN:
       for (const id of request.vlanIds) draft.vlans.add(id);
+      // i40e_vc_add_vlan_msg() turns stripping on for the VSI whatever the VF set before
+      // (i40e_vlan_stripping_enable, Linux 6.1 and 6.12); DEL_VLAN leaves it as it is.
+      draft.vlanStripping = true;
       return;
     case Op.DEL_VLAN:
       for (const id of request.vlanIds) draft.vlans.delete(id);

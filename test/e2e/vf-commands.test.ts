@@ -162,3 +162,36 @@ describe('nicmig vf plan', () => {
     expect(result.stderr).toContain('[CAPTURE_BAD_MAGIC]');
   });
 });
+
+describe('nicmig vf on the captures of current drivers (derived from their sources)', () => {
+  // The Linux captures end with `ip link set eth0 promisc on` on an untrusted source VF (their
+  // headers say so): read that way, the request applied nothing and replays as it was.
+  it.each([
+    ['linux-6.1-iavf.cap', ['--source-untrusted'], 11],
+    ['linux-6.12-iavf.cap', ['--source-untrusted'], 11],
+    ['dpdk-24.11-iavf.cap', [], 10],
+  ])('%s: decodes, reduces with nothing refused, and plans for a default destination', async (name, flags, planLength) => {
+    const file = join(fixtures, name);
+    const decoded = await runCli(['vf', 'decode', file, '--json']);
+    expect(decoded.code).toBe(0);
+    const records = (JSON.parse(decoded.stdout) as { records: Array<{ decodeError: unknown }> }).records;
+    expect(records.length).toBeGreaterThan(50);
+    expect(records.filter((r) => r.decodeError !== null)).toEqual([]);
+    const state = await runCli(['vf', 'state', file, '--explain', ...flags, '--json']);
+    expect(state.code).toBe(0);
+    expect(JSON.parse(state.stdout)).toMatchObject({ active: true, rejections: [], counters: { rejected: 0, unanswered: 0, malformed: 0 } });
+    const plan = await runCli(['vf', 'plan', file, ...flags, '--json']);
+    expect(plan.code).toBe(0);
+    const messages = (JSON.parse(plan.stdout) as { messages: Array<{ name: string }> }).messages.map((m) => m.name);
+    expect(messages).toHaveLength(planLength);
+    expect([messages[0], messages.at(-1)]).toEqual(['VERSION', 'ENABLE_QUEUES']);
+  });
+
+  it('a Linux capture read as from a trusted VF is refused for an untrusted destination: the promiscuous mode it applied', async () => {
+    const result = await runCli(['vf', 'plan', join(fixtures, 'linux-6.12-iavf.cap'), '--json']);
+    expect(result.code).toBe(10);
+    expect(JSON.parse(result.stdout).error.details.reasons).toEqual([
+      'the source PF applied unicast and multicast promiscuous mode (a trusted VF); an untrusted destination VF would answer the request and apply nothing',
+    ]);
+  });
+});

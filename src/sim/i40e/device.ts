@@ -185,7 +185,7 @@ export class I40evfDevice implements SimDevice, GuestVfPort, VfDriverPort {
   status(): I40evfStatus {
     if (this.awaitingReplay) return 'awaiting-replay';
     if (this.vf.state.active) return 'active';
-    return this.vf.state.vfVersion ? 'negotiated' : 'reset';
+    return this.vf.negotiatedSinceReset ? 'negotiated' : 'reset';
   }
 
   /**

@@ -13,7 +13,7 @@ import type { DestinationFacts } from '../../vfio/facts.js';
 import { Size } from '../../vfio/messages.js';
 import { Op, Status } from '../../vfio/opcodes.js';
 import { applyVfRequest, resetImpendingEvent, type PfOutcome } from '../../vfio/pf-model.js';
-import { freshVfState, type VfState } from '../../vfio/state.js';
+import { afterVfReset, freshVfState, type VfState } from '../../vfio/state.js';
 import { PAGE_SIZE, type GuestRam } from '../ram.js';
 import { BROADCAST_MAC, decodeFrame, encodeFrame, isMulticast, rarpAnnounce, type EthernetFrame } from '../network/frame.js';
 import { AdminLog } from './admin-log.js';
@@ -76,6 +76,8 @@ export class SimVf {
   reservedBy: string | null = null;
   dirtyTracking = false;
   quiesced = false;
+  /** the guest sent VERSION since the last reset (the PF keeps the version itself across resets) */
+  negotiatedSinceReset = false;
   readonly counters: VfCounters = { rxPackets: 0, rxBytes: 0, rxNoBuffer: 0, rxDropped: 0, rxDmaErrors: 0, txPackets: 0, txSpoofDropped: 0 };
   private driver: VfDriverPort | null = null;
   private readonly rings = new Map<number, RingPosition>();
@@ -118,6 +120,7 @@ export class SimVf {
     this.log.request(opcode, payload);
     const outcome = applyVfRequest(this.state, opcode, payload, this.facts());
     this.state = outcome.state;
+    if (outcome.status === Status.SUCCESS && opcode === Op.VERSION) this.negotiatedSinceReset = true;
     if (outcome.status === Status.SUCCESS && opcode === Op.CONFIG_VSI_QUEUES) {
       // the PF programs a fresh queue context: the hardware starts at descriptor 0
       const count = Buffer.from(payload).readUInt16LE(2);
@@ -144,7 +147,7 @@ export class SimVf {
   /** The PF resets the VF on its own (host config change, FLR, `i40evf-reset`). */
   pfReset(): void {
     this.sendEvent(resetImpendingEvent());
-    this.state = freshVfState(this.state.requestedQueuePairs);
+    this.state = afterVfReset(this.state);
     this.afterReset('pf');
   }
 
@@ -154,6 +157,7 @@ export class SimVf {
   }
 
   private afterReset(initiator: VfResetInitiator): void {
+    this.negotiatedSinceReset = false;
     this.log.reset();
     this.rings.clear();
     this.driver?.reset(initiator);
@@ -162,6 +166,7 @@ export class SimVf {
   /** Wipes the VF without telling anyone (function-level reset on release). */
   private wipe(): void {
     this.state = freshVfState();
+    this.negotiatedSinceReset = false;
     this.log.reset();
     this.rings.clear();
     this.dirtyTracking = false;

@@ -75,6 +75,19 @@ describe('the guest iavf driver brings a VF up', () => {
     expect(device.vf.log.resets).toBe(1);
   });
 
+  it('after a PF reset the VF reads as reset, yet the PF keeps its version: GET_VF_RESOURCES alone brings it back, as Linux iavf does', () => {
+    const pf = makePf('hostA', 16);
+    const { device } = track(plug(pf));
+    device.guest!.bringUp();
+    device.vf.pfReset();
+    expect(device.status()).toBe('reset');
+    expect(device.vf.state.vfVersion).toEqual({ major: 1, minor: 1 });
+    const caps = Buffer.alloc(4);
+    caps.writeUInt32LE(0x1);
+    expect(device.vf.request(Op.GET_VF_RESOURCES, caps).status).toBe(Status.SUCCESS);
+    expect(device.status()).toBe('active');
+  });
+
   it('an untrusted VF hits the PF kernel limit that this host configures', () => {
     const pf = makePf('hostOld', 16, { maxMacFilters: 8, maxVlanFilters: 8 });
     const { device } = track(plug(pf));

@@ -10,6 +10,8 @@ export type Step =
   | { kind: 'init'; minor: 0 | 1; caps: number }
   | { kind: 'request'; build: (vsiId: number) => VfRequest }
   | { kind: 'pfReset' }
+  /** what Linux iavf does after a reset: GET_VF_RESOURCES again, without VERSION */
+  | { kind: 'reinit'; caps: number }
   | { kind: 'link'; up: boolean };
 
 const macPool = ['02:00:00:00:00:01', '02:00:00:00:00:02', '52:54:00:12:34:56', '01:00:5e:00:00:01', '01:00:5e:00:00:02', '33:33:00:00:00:01', '33:33:ff:00:00:01', '01:80:c2:00:00:0e'];
@@ -55,6 +57,7 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 20, arbitrary: requestStep },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('init' as const), minor: fc.constantFrom(0 as const, 1 as const), caps: fc.integer({ min: 0, max: 0xfffff }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'pfReset' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reinit' as const), caps: fc.integer({ min: 0, max: 0xfffff }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('link' as const), up: fc.boolean() }) },
 );
 
@@ -76,6 +79,12 @@ export function play(history: readonly Step[], facts: DestinationFacts): Recordi
       case 'pfReset':
         pf.pfReset();
         break;
+      case 'reinit': {
+        // the bitmap as the PF expects it from the version it kept (a 1.0 VF sends none)
+        const v11 = pf.state.vfVersion?.major === 1 && pf.state.vfVersion.minor === 1;
+        pf.send({ opcode: Op.GET_VF_RESOURCES, caps: v11 ? step.caps : null });
+        break;
+      }
       case 'link':
         pf.linkChange(step.up);
         break;

@@ -65,6 +65,27 @@ describe('what i40e grants (i40e_vc_get_vf_resources_msg, Linux 6.12)', () => {
   });
 });
 
+describe('the hash types i40e reports to GET_RSS_HENA_CAPS (i40e_vc_get_rss_hena, Linux 6.12)', () => {
+  /** I40E_FILTER_PCTYPE_* numbers of i40e_type.h */
+  const bits = (...pctypes: number[]): bigint => pctypes.reduce((hena, p) => hena | (1n << BigInt(p)), 0n);
+  // I40E_DEFAULT_RSS_HENA: IPv4 UDP, TCP, SCTP, other, fragments; the same for IPv6; L2 payload
+  const base = bits(31, 33, 34, 35, 36, 41, 43, 44, 45, 46, 63);
+  // _EXPANDED adds TCP SYN without ACK and unicast/multicast UDP, for both IP versions
+  const expanded = base | bits(32, 29, 30, 42, 39, 40);
+
+  it.each([
+    ['xl710', base, 0x8000_7a1e_8000_0000n],
+    ['x722', expanded, 0x8000_7f9f_e000_0000n],
+  ] as const)('%s: i40e_pf_get_default_rss_hena()', (device, hena, literal) => {
+    expect(hena).toBe(literal);
+    const pf = new RecordingPf(defaultDestinationFacts({ vsiId: 7, device }));
+    pf.send({ opcode: Op.VERSION, version: { major: 1, minor: 1 } });
+    pf.send({ opcode: Op.GET_VF_RESOURCES, caps: IAVF_CAPS_LINUX_6_12 });
+    const outcome = pf.send({ opcode: Op.GET_RSS_HENA_CAPS });
+    expect(outcome.reply?.readBigUInt64LE(0)).toBe(hena);
+  });
+});
+
 describe('iavf-linux-6.12.cap: a current Linux guest', () => {
   const reduction = reduceCapture(parseCapture(fixture('iavf-linux-6.12.cap')).records);
   const { state } = reduction;
@@ -90,6 +111,7 @@ describe('iavf-linux-6.12.cap: a current Linux guest', () => {
       'CONFIG_RSS_KEY',
       'CONFIG_RSS_LUT',
       'SET_RSS_HENA',
+      'ENABLE_VLAN_STRIPPING', // the ADD_VLAN turned it on at the PF
       'ENABLE_QUEUES',
     ]);
     expect(compareStates(state, replay(state, defaultDestinationFacts({ vsiId: 17 })))).toEqual([]);

@@ -6,6 +6,7 @@ import { encodeRequest } from '../../../src/vfio/messages.js';
 import { Op, Status } from '../../../src/vfio/opcodes.js';
 import { applyVfRequest } from '../../../src/vfio/pf-model.js';
 import { RecordingPf } from '../../../src/vfio/recorder.js';
+import { planReplay } from '../../../src/vfio/plan.js';
 import { reduceCapture } from '../../../src/vfio/reduce.js';
 import { freshVfState } from '../../../src/vfio/state.js';
 
@@ -91,5 +92,58 @@ describe('vf decode lines', () => {
     const d = describeRecord(record, 0n);
     expect(d.decodeError).toMatchObject({ code: 'VF_BAD_LENGTH', field: 'num_elements', offset: 2 });
     expect(formatRecordLine(d)).toMatch(/VF->PF {2}ADD_ETH_ADDR {2}undecodable: ADD_ETH_ADDR: num_elements must be at least 1/);
+  });
+});
+
+describe('a VF reset keeps the version the VF announced (i40e keeps vf->vf_ver)', () => {
+  /**
+   * What Linux iavf does after any VF reset (ip link set mtu, ethtool -L): iavf_reset_task()
+   * asks GET_VF_RESOURCES again with the 1.1 bitmap and never sends VERSION again.
+   */
+  function resetThenReinit(reset: (pf: RecordingPf) => void): RecordingPf {
+    const pf = activeVf();
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [10] });
+    reset(pf);
+    const outcome = pf.send({ opcode: Op.GET_VF_RESOURCES, caps: 0x1 });
+    expect(outcome.status).toBe(Status.SUCCESS);
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [20] });
+    return pf;
+  }
+
+  it.each([
+    ['RESET_VF from the guest', (pf: RecordingPf) => void pf.send({ opcode: Op.RESET_VF })],
+    ['a reset by the PF', (pf: RecordingPf) => void pf.pfReset()],
+  ])('after %s, the 4-byte GET_VF_RESOURCES is judged as 1.1, and the state plans a full replay', (_name, reset) => {
+    const pf = resetThenReinit(reset);
+    const { state, rejections } = reduceCapture(parseCapture(pf.toBuffer()).records);
+    expect(rejections).toEqual([]);
+    expect(state.vfVersion).toEqual({ major: 1, minor: 1 });
+    expect([...state.vlans]).toEqual([20]);
+    // Before: the reset dropped the version and the plan was empty.
+    const plan = planReplay(state, defaultDestinationFacts({ vsiId: 9 }));
+    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'ADD_VLAN', 'ENABLE_VLAN_STRIPPING']); // i40e strips once a VLAN is added
+    expect(plan[1]?.payload.readUInt32LE(0)).toBe(0x1);
+  });
+});
+
+describe('ADD_VLAN turns VLAN stripping on at the PF (i40e_vc_add_vlan_msg calls i40e_vlan_stripping_enable)', () => {
+  it('stripping disabled, then a VLAN added: the PF strips, and so does the replay', () => {
+    const pf = activeVf();
+    pf.send({ opcode: Op.DISABLE_VLAN_STRIPPING });
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [10] });
+    const { state } = reduceCapture(parseCapture(pf.toBuffer()).records);
+    // Before: the state said "off" (the last explicit request), the replay sent DISABLE
+    // after ADD_VLAN, and the destination ended without stripping while the source stripped.
+    expect(state.vlanStripping).toBe(true);
+    const plan = planReplay(state, defaultDestinationFacts({ vsiId: 9 }));
+    expect(plan.map((m) => m.name)).toEqual(['VERSION', 'GET_VF_RESOURCES', 'ADD_VLAN', 'ENABLE_VLAN_STRIPPING']);
+  });
+
+  it('a later DISABLE_VLAN_STRIPPING still wins, and a refused ADD_VLAN changes nothing', () => {
+    const pf = activeVf();
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [10] });
+    pf.send({ opcode: Op.DISABLE_VLAN_STRIPPING });
+    pf.send({ opcode: Op.ADD_VLAN, vsiId: 7, vlanIds: [4096] }); // refused: above 4095
+    expect(reduceCapture(parseCapture(pf.toBuffer()).records).state.vlanStripping).toBe(false);
   });
 });
