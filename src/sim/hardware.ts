@@ -15,6 +15,8 @@ export interface SimNic {
   /** The `-device id=`. */
   id: string;
   model: SimNicModel;
+  /** `mac=` of a virtio-net NIC (qom-get <nic> mac); QEMU's default when absent. */
+  mac?: string;
 }
 
 export interface SimHardwareOptions {
@@ -49,6 +51,7 @@ interface PciFunctionModel {
   /** The option ROM's RAM block (`0000:00:01.0/virtio-net-pci.rom`), when the model has one. */
   romBytes?: number;
   model?: SimNicModel;
+  mac?: string;
 }
 
 const KiB = 1024;
@@ -86,7 +89,7 @@ const I440FX_BUILTIN: PciFunctionModel[] = [
 ];
 
 /** A NIC as the guest sees it. The VF: an XL710 VF (8086:154c) as vfio presents it, no INTx, no ROM. */
-function nicFunction(nic: SimNic, slot: number): PciFunctionModel {
+function nicFunction(nic: SimNic, slot: number, defaultMac: () => string): PciFunctionModel {
   if (nic.model === 'virtio-net-pci') {
     return {
       slot,
@@ -107,6 +110,7 @@ function nicFunction(nic: SimNic, slot: number): PciFunctionModel {
       ],
       romBytes: 256 * KiB,
       model: nic.model,
+      mac: nic.mac?.toLowerCase() ?? defaultMac(),
     };
   }
   return {
@@ -147,7 +151,10 @@ export class SimHardware {
     const builtin = this.family === 'q35' ? Q35_BUILTIN : I440FX_BUILTIN;
     const firstSlot = this.family === 'q35' ? 1 : 2;
     // QEMU gives each -device the first free slot, in command-line order.
-    const nics = options.nics.map((nic, index) => nicFunction(nic, firstSlot + index));
+    // A NIC given no mac= gets QEMU's next default (qemu_macaddr_default_if_unset): 52:54:00:12:34:56, :57, ...
+    let defaults = 0;
+    const defaultMac = () => `52:54:00:12:34:${(0x56 + defaults++).toString(16).padStart(2, '0')}`;
+    const nics = options.nics.map((nic, index) => nicFunction(nic, firstSlot + index, defaultMac));
     this.functions = [...builtin, ...nics].sort((a, b) => a.slot - b.slot || a.function - b.function);
   }
 
@@ -221,8 +228,8 @@ export class SimHardware {
   }
 
   /** The `-device`s with an id: qom-list /machine/peripheral. */
-  peripherals(): { id: string; type: SimNicModel; devfn: number }[] {
-    return this.functions.filter((fn) => fn.model !== undefined).map((fn) => ({ id: fn.qdevId, type: fn.model as SimNicModel, devfn: (fn.slot << 3) | fn.function }));
+  peripherals(): { id: string; type: SimNicModel; devfn: number; mac: string | undefined }[] {
+    return this.functions.filter((fn) => fn.model !== undefined).map((fn) => ({ id: fn.qdevId, type: fn.model as SimNicModel, devfn: (fn.slot << 3) | fn.function, mac: fn.mac }));
   }
 }
 

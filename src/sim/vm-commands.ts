@@ -54,7 +54,7 @@ export function registerStockCommands(vm: SimVm): void {
   });
   r.register({ name: 'quit', handler: () => vm.quit() });
   // The QOM paths nicmig reads: /machine's type, the peripheral containers and their devices'
-  // type, addr and parent_bus; QEMU's answers and errors for those. The rest of QEMU's tree
+  // type, addr, parent_bus (and a virtio-net NIC's mac); QEMU's answers and errors for those. The rest of QEMU's tree
   // is not modelled (a path outside it is DeviceNotFound).
   r.register({
     name: 'qom-get',
@@ -201,6 +201,6 @@ function qomObject(vm: SimVm, path: string): QomObject {
   if (path === '/machine/peripheral') return { type: 'container', properties: { type: 'container' }, children: peripherals.map((p) => [p.id, p.type]) };
   if (path === '/machine/peripheral-anon') return { type: 'container', properties: { type: 'container' }, children: [] };
   const device = peripherals.find((p) => path === `/machine/peripheral/${p.id}`);
-  if (device) return { type: device.type, properties: { type: device.type, addr: device.devfn, parent_bus: vm.hardware.rootBusPath } };
+  if (device) return { type: device.type, properties: { type: device.type, addr: device.devfn, parent_bus: vm.hardware.rootBusPath, ...(device.mac === undefined ? {} : { mac: device.mac }) } };
   throw new QmpFailure('DeviceNotFound', `Device '${path}' not found`);
 }

@@ -146,7 +146,7 @@ export const scenarios: Scenario[] = [
         trace.note(`${machine} qom-list /machine/peripheral: ${JSON.stringify([...children].sort((a, b) => a.name.localeCompare(b.name)))}`);
         await ask('qom-list /machine/peripheral-anon', 'qom-list', { path: '/machine/peripheral-anon' });
         await ask('qom-get /machine/peripheral type', 'qom-get', { path: '/machine/peripheral', property: 'type' });
-        for (const property of ['type', 'addr', 'parent_bus', 'nope']) await ask(`qom-get net1 ${property}`, 'qom-get', { path: '/machine/peripheral/net1', property });
+        for (const property of ['type', 'addr', 'parent_bus', 'mac', 'nope']) await ask(`qom-get net1 ${property}`, 'qom-get', { path: '/machine/peripheral/net1', property });
         await ask('qom-get /machine/peripheral/nope type', 'qom-get', { path: '/machine/peripheral/nope', property: 'type' });
         await ask('qom-list /machine/nope', 'qom-list', { path: '/machine/nope' });
         await ask('qom-list without path', 'qom-list', {});

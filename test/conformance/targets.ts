@@ -111,7 +111,7 @@ export class SimTarget implements ConformanceTarget {
       incoming: Boolean(options.incoming),
       fillRandom: Boolean(options.randomRam),
       ...(options.machine ? { machine: options.machine } : {}),
-      nics: (options.nics ?? []).map((nic) => ({ id: nic.id, model: 'virtio-net-pci' as const })),
+      nics: (options.nics ?? []).map((nic) => ({ id: nic.id, model: 'virtio-net-pci' as const, mac: nic.mac })),
     });
     this.vms.push(vm);
     const socketPath = path.join(this.dir, `${options.name}.qmp`);
