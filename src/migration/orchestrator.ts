@@ -3,6 +3,7 @@ import { NicmigError, UsageError, asNicmigError } from '../errors.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
 import { eventTimeMs, type QmpEvent, type QmpEventListener } from '../qmp/events.js';
 import { QmpDisconnectedError, QmpTimeoutError } from '../qmp/errors.js';
+import type { GuestHardware } from '../qmp/hardware.js';
 import type { QemuMonitor } from '../qmp/monitor.js';
 import { isActiveMigrationStatus, isTerminalMigrationStatus, type MigrationInfo } from '../qmp/schemas.js';
 import {
@@ -18,6 +19,7 @@ import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from
 import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
 import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
+import { compareSides } from './compare-sides.js';
 import { destinationReasons } from './preflight.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
@@ -119,6 +121,8 @@ interface Checked extends Endpoints {
   incoming: IncomingOptions;
   /** ...and how the destination host builds it from that. */
   destinationPlan: IncomingPlan;
+  /** What the source's guest is made of: the destination must match it before anything stops. */
+  sourceHardware: GuestHardware;
 }
 
 /** From the journal's first record on. */
@@ -326,13 +330,14 @@ export class Migration {
   private async preflight(endpoints: Endpoints): Promise<Checked> {
     const { source, sourceHost, destinationHost } = endpoints;
     const reasons: string[] = [];
-    const [version, status, migration, capabilities, machineType] = await Promise.all([
+    const [version, status, migration, capabilities, sourceHardware] = await Promise.all([
       source.queryVersion(),
       source.queryStatus(),
       source.queryMigrate(),
       source.queryMigrateCapabilities(),
-      source.queryMachineType(),
+      source.guestHardware(),
     ]);
+    const { machineType } = sourceHardware;
     if (version.qemu.major < 7) reasons.push(`source QEMU ${version.qemu.major}.${version.qemu.minor} is older than 7.0`);
     if (status.status !== 'running' && status.status !== 'paused') {
       reasons.push(`VM '${this.request.vm}' is ${status.status} on ${sourceHost.name}; it must be running or paused`);
@@ -360,7 +365,7 @@ export class Migration {
     }
     const destination = await this.planDestination(endpoints, machineType, reasons);
     if (reasons.length > 0 || !destination.plan) throw new PreflightError(reasons, destination.refusal ? { cause: destination.refusal } : {});
-    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan };
+    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
   }
 
   /**
@@ -413,9 +418,13 @@ export class Migration {
     if (status.status !== 'inmigrate') {
       throw new MigrationError('failed', 'prepare', `destination VM on ${host.name} is ${status.status}, expected inmigrate`);
     }
-    const reasons = await this.strategy.afterDestinationStarted(destination);
-    // The destination's VF facts are known only once it runs: a misfit refuses here, rolled back.
-    if (reasons.length > 0) throw new PreflightError(reasons);
+    // Before the stream can start: the destination must be the source's machine (RAM blocks,
+    // PCI functions, devices), and its VFs able to take the state. Known only once it runs: a
+    // misfit refuses here, every difference named, rolled back (the source never stopped).
+    const [reasons, destinationHardware] = await Promise.all([this.strategy.afterDestinationStarted(destination), destination.guestHardware()]);
+    const differences = compareSides(session.sourceHardware, destinationHardware, host.name);
+    if (differences.length + reasons.length > 0) throw new PreflightError([...differences, ...reasons]);
+    this.deps.onEvent({ type: 'log', message: `the destination on ${host.name} matches the source: ${describeHardware(destinationHardware)}` });
     await destination.migrateSetCapabilities({ events: true });
     // Where QEMU can (9.1+), a failed incoming migration leaves the destination alive, so its
     // own error can be read and reported, instead of a QEMU that vanished.
@@ -830,6 +839,19 @@ export class Migration {
       );
     });
   }
+}
+
+/** `machine pc-q35-7.2, 7 RAM blocks, 5 PCI functions, 1 device`: what preflight compared. */
+function describeHardware(hardware: GuestHardware): string {
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  return [
+    hardware.machineType ? `machine ${hardware.machineType}` : undefined,
+    hardware.ramBlocks ? count(hardware.ramBlocks.length, 'RAM block') : undefined,
+    hardware.pci ? count(hardware.pci.length, 'PCI function') : undefined,
+    hardware.peripherals ? count(hardware.peripherals.length, 'device') : undefined,
+  ]
+    .filter((part) => part !== undefined)
+    .join(', ');
 }
 
 function formatHost(address: string): string {

@@ -5,17 +5,36 @@ import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpError }
 import { QmpSchemaFeatures, SchemaInfoListSchema } from './schema-features.js';
 import type { QmpEvent, QmpEventListener } from './events.js';
 import {
+  isRootBusPath,
+  memdevsFrom,
+  parseRamBlockTable,
+  PERIPHERAL,
+  PERIPHERAL_ANON,
+  peripheralsFrom,
+  rootPciFunctions,
+  type GuestHardware,
+  type Memdev,
+  type Peripheral,
+  type RamBlock,
+} from './hardware.js';
+import {
   DirtyRateInfoSchema,
   isActiveMigrationStatus,
   isTerminalMigrationStatus,
   CommandInfoListSchema,
   EmptyReturnSchema,
+  HumanReadableTextSchema,
+  MemdevListSchema,
   MigrationCapabilityListSchema,
   MigrationInfoSchema,
   MigrationParametersSchema,
+  ObjectPropertyInfoListSchema,
+  PciInfoListSchema,
   StatusInfoSchema,
   VersionInfoSchema,
   type MigrationCapability,
+  type ObjectPropertyInfo,
+  type PciInfo,
   type MigrationInfo,
   type MigrationParameters,
   type MigrationStatus,
@@ -175,6 +194,71 @@ export class QemuMonitor {
     }
   }
 
+  /** The memory backend objects (query-memdev). */
+  async queryMemdev(): Promise<Memdev[]> {
+    return memdevsFrom(await this.client.execute('query-memdev', undefined, { schema: MemdevListSchema }));
+  }
+
+  /**
+   * The RAM blocks the migration stream names (`info ramblock`): over QMP where QEMU has it
+   * (`x-query-ramblock`, 6.2+), else through HMP; undefined when this QEMU offers neither.
+   */
+  async queryRamBlocks(): Promise<RamBlock[] | undefined> {
+    try {
+      const text = await this.client.execute('x-query-ramblock', undefined, { schema: HumanReadableTextSchema });
+      return parseRamBlockTable(text['human-readable-text']);
+    } catch (error) {
+      if (!isCommandNotFound(error)) throw error;
+    }
+    try {
+      return parseRamBlockTable(await this.client.execute('human-monitor-command', { 'command-line': 'info ramblock' }, { schema: z.string() }));
+    } catch (error) {
+      if (isCommandNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The PCI buses and their functions, as the guest sees them (query-pci). */
+  queryPci(): Promise<PciInfo[]> {
+    return this.client.execute('query-pci', undefined, { schema: PciInfoListSchema });
+  }
+
+  /** The properties (children included, typed `child<TYPE>`) of the QOM object at `path`. */
+  qomList(path: string): Promise<ObjectPropertyInfo[]> {
+    return this.client.execute('qom-list', { path }, { schema: ObjectPropertyInfoListSchema });
+  }
+
+  qomGet<T>(path: string, property: string, schema: z.ZodType<T>): Promise<T> {
+    return this.client.execute('qom-get', { path, property }, { schema });
+  }
+
+  /**
+   * What the guest is made of (machine, memory, RAM blocks, PCI functions, devices), for
+   * comparing two sides of a migration. One pipelined batch, then one more for anonymous
+   * devices (their PCI slot). A part this QEMU cannot tell is undefined.
+   */
+  async guestHardware(): Promise<GuestHardware> {
+    const [machineType, memdevs, ramBlocks, pci, named, anonymous] = await Promise.all([
+      this.queryMachineType(),
+      unlessMissing(this.queryMemdev()),
+      this.queryRamBlocks(),
+      unlessMissing(this.queryPci().then(rootPciFunctions)),
+      unlessMissing(this.qomList(PERIPHERAL).then((list) => peripheralsFrom(PERIPHERAL, list))),
+      unlessMissing(this.qomList(PERIPHERAL_ANON).then((list) => peripheralsFrom(PERIPHERAL_ANON, list))),
+    ]);
+    const located = anonymous && (await Promise.all(anonymous.map((device) => this.rootDevfn(device))));
+    return { machineType, memdevs, ramBlocks, pci, peripherals: named && located ? [...named, ...located] : (named ?? located) };
+  }
+
+  /** An anonymous device with its devfn when it is a PCI device on a root bus (else as it was). */
+  private async rootDevfn(device: Peripheral): Promise<Peripheral> {
+    const [devfn, bus] = await Promise.all([
+      this.qomGet(device.path, 'addr', z.number().int()).catch(asUndefinedIfNoSuchProperty),
+      this.qomGet(device.path, 'parent_bus', z.string()).catch(asUndefinedIfNoSuchProperty),
+    ]);
+    return devfn !== undefined && devfn >= 0 && bus !== undefined && isRootBusPath(bus) ? { ...device, rootDevfn: devfn } : device;
+  }
+
   async announceSelf(parameters: AnnounceParameters): Promise<void> {
     await this.client.execute('announce-self', { ...parameters }, { schema: EmptyReturnSchema });
   }
@@ -326,6 +410,24 @@ export class QemuMonitor {
     const port = inet && inet.type === 'inet' ? Number(inet.port) : NaN;
     return Number.isInteger(port) && port > 0 ? port : undefined;
   }
+}
+
+function isCommandNotFound(error: unknown): boolean {
+  return error instanceof QmpCommandError && error.errorClass === 'CommandNotFound';
+}
+
+/** A query this QEMU does not have (CommandNotFound) answers undefined; other failures stay failures. */
+function unlessMissing<T>(query: Promise<T>): Promise<T | undefined> {
+  return query.catch((error: unknown) => {
+    if (isCommandNotFound(error)) return undefined;
+    throw error;
+  });
+}
+
+/** qom-get of a property the object does not have (a device that is not PCI has no `addr`): GenericError. */
+function asUndefinedIfNoSuchProperty(error: unknown): undefined {
+  if (error instanceof QmpCommandError && error.errorClass === 'GenericError' && /^Property '.*' not found$/.test(error.desc)) return undefined;
+  throw error;
 }
 
 function delay(ms: number): Promise<void> {

@@ -128,3 +128,73 @@ export type DirtyRateInfo = z.infer<typeof DirtyRateInfoSchema>;
 
 /** Commands that return nothing reply `{}`. */
 export const EmptyReturnSchema = z.looseObject({});
+
+/** qapi/machine.json Memdev (query-memdev): one memory backend object. */
+export const MemdevSchema = z.looseObject({
+  id: z.string().optional(),
+  size: u64,
+  merge: z.boolean(),
+  dump: z.boolean(),
+  prealloc: z.boolean(),
+  share: z.boolean(),
+  reserve: z.boolean().optional(),
+  'host-nodes': z.array(z.number().int()),
+  policy: z.string(),
+});
+export const MemdevListSchema = z.array(MemdevSchema);
+export type MemdevInfo = z.infer<typeof MemdevSchema>;
+
+/** HumanReadableText (x-query-ramblock and the other x-query-* commands, QEMU 6.2+). */
+export const HumanReadableTextSchema = z.looseObject({ 'human-readable-text': z.string() });
+
+/** qapi/qom.json ObjectPropertyInfo (qom-list): a child is typed `child<TYPE>`. */
+export const ObjectPropertyInfoListSchema = z.array(z.looseObject({ name: z.string(), type: z.string() }));
+export type ObjectPropertyInfo = z.infer<typeof ObjectPropertyInfoListSchema>[number];
+
+/** qapi/pci.json PciMemoryRegion: a BAR (6 is the expansion ROM). */
+export const PciMemoryRegionSchema = z.looseObject({
+  bar: z.number().int(),
+  type: z.string(),
+  address: z.number().int(),
+  size: z.number().int(),
+  prefetch: z.boolean().optional(),
+  mem_type_64: z.boolean().optional(),
+});
+
+/** qapi/pci.json PciDeviceInfo, its bridge's secondary bus nested (devices only once the guest numbered it). */
+export interface PciDeviceInfo {
+  bus: number;
+  slot: number;
+  function: number;
+  class_info: { desc?: string | undefined; class: number };
+  id: { device: number; vendor: number; subsystem?: number | undefined; 'subsystem-vendor'?: number | undefined };
+  irq?: number | undefined;
+  irq_pin: number;
+  qdev_id: string;
+  pci_bridge?: { bus: { number: number; secondary: number; subordinate: number }; devices?: PciDeviceInfo[] | undefined } | undefined;
+  regions: z.infer<typeof PciMemoryRegionSchema>[];
+}
+
+export const PciDeviceInfoSchema: z.ZodType<PciDeviceInfo> = z.lazy(() =>
+  z.looseObject({
+    bus: z.number().int(),
+    slot: z.number().int(),
+    function: z.number().int(),
+    class_info: z.looseObject({ desc: z.string().optional(), class: z.number().int() }),
+    id: z.looseObject({ device: z.number().int(), vendor: z.number().int(), subsystem: z.number().int().optional(), 'subsystem-vendor': z.number().int().optional() }),
+    irq: z.number().int().optional(),
+    irq_pin: z.number().int(),
+    qdev_id: z.string(),
+    pci_bridge: z
+      .looseObject({
+        bus: z.looseObject({ number: z.number().int(), secondary: z.number().int(), subordinate: z.number().int() }),
+        devices: z.array(PciDeviceInfoSchema).optional(),
+      })
+      .optional(),
+    regions: z.array(PciMemoryRegionSchema),
+  }),
+);
+
+/** query-pci: one entry per root bus. */
+export const PciInfoListSchema = z.array(z.looseObject({ bus: z.number().int(), devices: z.array(PciDeviceInfoSchema) }));
+export type PciInfo = z.infer<typeof PciInfoListSchema>[number];

@@ -75,6 +75,9 @@ export class SimHost {
       name: spec.name,
       machine: spec.machine,
       memoryBytes: spec.memoryMiB * 1024 * 1024,
+      memoryShared: spec.memoryBackend.type === 'file',
+      // The guest's PCI functions, in the spec's order, as nicmig's QEMU command line makes them.
+      nics: spec.devices.map((device) => (device.type === 'virtio-net' ? { id: device.id, model: 'virtio-net-pci', mac: device.mac } : { id: device.id, model: 'vfio-i40evf' })),
       paused: options.paused,
       incoming: options.incoming,
       dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? this.options.dirtyPagesPerSecond ?? 0,

@@ -53,17 +53,34 @@ export function registerStockCommands(vm: SimVm): void {
     },
   });
   r.register({ name: 'quit', handler: () => vm.quit() });
-  // Only the one property nicmig reads; QEMU's answers and errors for the rest of /machine.
+  // The QOM paths nicmig reads: /machine's type, the peripheral containers and their devices'
+  // type, addr, parent_bus (and a virtio-net NIC's mac); QEMU's answers and errors for those. The rest of QEMU's tree
+  // is not modelled (a path outside it is DeviceNotFound).
   r.register({
     name: 'qom-get',
     args: { path: { type: 'str' }, property: { type: 'str' } },
     handler: (args) => {
-      const type = `${vm.machineType}-machine`;
-      if (args.path !== '/machine') throw new QmpFailure('DeviceNotFound', `Device '${String(args.path)}' not found`);
-      if (args.property !== 'type') throw genericError(`Property '${type}.${String(args.property)}' not found`);
-      return type;
+      const path = String(args.path);
+      const property = String(args.property);
+      const object = qomObject(vm, path);
+      const value = object.properties[property];
+      if (value === undefined) throw genericError(`Property '${object.type}.${property}' not found`);
+      return value;
     },
   });
+  r.register({
+    name: 'qom-list',
+    args: { path: { type: 'str' } },
+    handler: (args) => {
+      const path = String(args.path);
+      const object = qomObject(vm, path);
+      if (!object.children) throw genericError(`the simulator does not model the properties of ${path} (only of /machine/peripheral and /machine/peripheral-anon)`);
+      return [{ name: 'type', type: 'string' }, ...object.children.map(([name, type]) => ({ name, type: `child<${type}>` }))];
+    },
+  });
+  r.register({ name: 'query-memdev', handler: () => vm.hardware.memdevs() });
+  r.register({ name: 'x-query-ramblock', handler: () => ({ 'human-readable-text': vm.hardware.ramBlockTable() }) });
+  r.register({ name: 'query-pci', handler: () => vm.hardware.pci() });
   r.register({
     name: 'device_del',
     args: { id: { type: 'str' } },
@@ -168,4 +185,22 @@ export function registerStockCommands(vm: SimVm): void {
       await incoming.listen(target);
     },
   });
+}
+
+interface QomObject {
+  type: string;
+  properties: Record<string, unknown>;
+  /** Listed by qom-list (containers); undefined where the simulator does not model the list. */
+  children?: [string, string][];
+}
+
+/** The simulated QOM object at `path`, or QEMU's DeviceNotFound. */
+function qomObject(vm: SimVm, path: string): QomObject {
+  const peripherals = vm.hardware.peripherals();
+  if (path === '/machine') return { type: `${vm.machineType}-machine`, properties: { type: `${vm.machineType}-machine` } };
+  if (path === '/machine/peripheral') return { type: 'container', properties: { type: 'container' }, children: peripherals.map((p) => [p.id, p.type]) };
+  if (path === '/machine/peripheral-anon') return { type: 'container', properties: { type: 'container' }, children: [] };
+  const device = peripherals.find((p) => path === `/machine/peripheral/${p.id}`);
+  if (device) return { type: device.type, properties: { type: device.type, addr: device.devfn, parent_bus: vm.hardware.rootBusPath, ...(device.mac === undefined ? {} : { mac: device.mac }) } };
+  throw new QmpFailure('DeviceNotFound', `Device '${path}' not found`);
 }

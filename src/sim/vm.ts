@@ -1,6 +1,7 @@
 import type { MigrationStatus, RunState } from '../qmp/schemas.js';
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import type { SimDevice, SimDeviceContext } from './device.js';
+import { SimHardware, type SimNic } from './hardware.js';
 import { defaultMigrationParameters, MIGRATION_CAPABILITIES, type MigrationCapabilityName, type MigrationParameters } from './migration-config.js';
 import { QmpCommandRegistry } from './qmp-registry.js';
 import { QmpServer } from './qmp-server.js';
@@ -35,6 +36,10 @@ export interface SimVmOptions {
   log?: (message: string) => void;
   /** `-machine`: an alias (`q35`, `pc`) resolves to this QEMU version's type, as QEMU does. */
   machine?: string;
+  /** The NICs' `-device`s in command-line order (PCI slots, ROMs, QOM): none by default. */
+  nics?: readonly SimNic[];
+  /** Guest RAM from a shared file backend (`memoryBackend: file`). */
+  memoryShared?: boolean;
 }
 
 /** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
@@ -57,6 +62,8 @@ export class SimVm {
   readonly name: string;
   /** The resolved machine type (`qom-get /machine type` answers it with `-machine` appended). */
   readonly machineType: string;
+  /** RAM blocks, PCI functions, devices: what query-memdev, x-query-ramblock, query-pci and qom-list report. */
+  readonly hardware: SimHardware;
   readonly ram: GuestRam;
   readonly registry: QmpCommandRegistry;
   readonly devices: SimDevice[];
@@ -80,6 +87,7 @@ export class SimVm {
   constructor(options: SimVmOptions) {
     this.name = options.name;
     this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
+    this.hardware = new SimHardware({ machineType: this.machineType, memoryBytes: options.memoryBytes, memoryShared: options.memoryShared ?? false, nics: options.nics ?? [] });
     this.log = options.log ?? (() => undefined);
     this.ram = new GuestRam(options.memoryBytes);
     if (options.fillRandom) this.ram.fillRandom();

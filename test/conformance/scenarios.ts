@@ -121,6 +121,41 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    // What preflight compares between the two sides (src/migration/compare-sides.ts), on a VM
+    // started -S as a destination is, so that no firmware has programmed BARs and IRQs yet.
+    name: 'guest hardware: memory backends, RAM blocks, PCI functions, devices by id (q35 and pc)',
+    async run(target) {
+      const trace = new Trace();
+      const nics = [
+        { id: 'net0', mac: '52:54:00:12:34:56', netdev: 'user' as const },
+        { id: 'net1', mac: '52:54:00:12:34:57', netdev: 'none' as const },
+      ];
+      for (const machine of ['q35', 'pc']) {
+        const client = await (await target.start({ name: `vm-${machine}`, paused: true, memoryMiB: 64, machine, nics })).connect();
+        const ask = async (label: string, command: string, args?: Record<string, unknown>) => {
+          const reply = await trace.step(`${machine} ${label}`, client.execute(command, args));
+          if (reply !== undefined) trace.note(`${machine} ${label}: ${JSON.stringify(reply)}`);
+          return reply;
+        };
+        await ask('query-memdev', 'query-memdev');
+        const text = (await client.execute('x-query-ramblock')) as { 'human-readable-text': string };
+        for (const line of text['human-readable-text'].split('\n')) trace.note(`${machine} x-query-ramblock | ${line}`);
+        await ask('query-pci', 'query-pci');
+        // QEMU lists a container's children in its hash table's order: compared as a set.
+        const children = (await client.execute('qom-list', { path: '/machine/peripheral' })) as { name: string; type: string }[];
+        trace.note(`${machine} qom-list /machine/peripheral: ${JSON.stringify([...children].sort((a, b) => a.name.localeCompare(b.name)))}`);
+        await ask('qom-list /machine/peripheral-anon', 'qom-list', { path: '/machine/peripheral-anon' });
+        await ask('qom-get /machine/peripheral type', 'qom-get', { path: '/machine/peripheral', property: 'type' });
+        for (const property of ['type', 'addr', 'parent_bus', 'mac', 'nope']) await ask(`qom-get net1 ${property}`, 'qom-get', { path: '/machine/peripheral/net1', property });
+        await ask('qom-get /machine/peripheral/nope type', 'qom-get', { path: '/machine/peripheral/nope', property: 'type' });
+        await ask('qom-list /machine/nope', 'qom-list', { path: '/machine/nope' });
+        await ask('qom-list without path', 'qom-list', {});
+        await ask('query-pci with an argument', 'query-pci', { bus: 0 });
+      }
+      return trace;
+    },
+  },
+  {
     name: 'before-negotiation',
     async run(target) {
       const trace = new Trace();

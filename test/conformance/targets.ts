@@ -15,6 +15,19 @@ export interface TargetVmOptions {
   /** Random RAM: a migration at a low bandwidth then takes long enough to interfere with. */
   randomRam?: boolean;
   memoryMiB?: number;
+  /** `-machine` (default q35). */
+  machine?: string;
+  /** NICs as nicmig's command line gives them (src/hosts/qemu-args.ts), in this order. */
+  nics?: { id: string; mac: string; netdev: 'user' | 'none' }[];
+}
+
+/** The -netdev/-device arguments of src/hosts/qemu-args.ts for virtio-net NICs. */
+function nicArguments(nics: TargetVmOptions['nics'] = []): string[] {
+  return nics.flatMap((nic) =>
+    nic.netdev === 'user'
+      ? ['-netdev', `user,id=${nic.id}-backend`, '-device', `virtio-net-pci,id=${nic.id},netdev=${nic.id}-backend,mac=${nic.mac}`]
+      : ['-device', `virtio-net-pci,id=${nic.id},mac=${nic.mac}`],
+  );
 }
 
 /** One VM of a conformance scenario, real QEMU or simulated. */
@@ -54,6 +67,8 @@ export class QemuTarget implements ConformanceTarget {
       ...(memoryFile ? { memoryFile } : {}),
       ...(options.paused ? { paused: true } : {}),
       ...(options.incoming ? { incoming: true } : {}),
+      ...(options.machine ? { machine: options.machine } : {}),
+      ...(options.nics ? { extraArgs: nicArguments(options.nics) } : {}),
     });
     return {
       qmpPath: process.qmpPath,
@@ -95,6 +110,8 @@ export class SimTarget implements ConformanceTarget {
       paused: Boolean(options.paused),
       incoming: Boolean(options.incoming),
       fillRandom: Boolean(options.randomRam),
+      ...(options.machine ? { machine: options.machine } : {}),
+      nics: (options.nics ?? []).map((nic) => ({ id: nic.id, model: 'virtio-net-pci' as const, mac: nic.mac })),
     });
     this.vms.push(vm);
     const socketPath = path.join(this.dir, `${options.name}.qmp`);

@@ -106,6 +106,8 @@ export interface QemuOptions {
   incoming?: boolean;
   /** `kvm` uses KVM when usable and TCG otherwise; `tcg` forces TCG. */
   accel?: 'kvm' | 'tcg';
+  /** `-machine` (default q35). */
+  machine?: string;
   extraArgs?: string[];
 }
 
@@ -145,7 +147,7 @@ export class QemuHarness {
     const backend = options.memoryFile
       ? `memory-backend-file,id=mem,size=${memoryMiB}M,mem-path=${options.memoryFile},share=on`
       : `memory-backend-ram,id=mem,size=${memoryMiB}M`;
-    args.push('-object', backend, '-machine', 'q35,memory-backend=mem');
+    args.push('-object', backend, '-machine', `${options.machine ?? 'q35'},memory-backend=mem`);
     if ((options.accel ?? 'kvm') === 'kvm') args.push('-accel', 'kvm', '-accel', 'tcg');
     else args.push('-accel', 'tcg');
     args.push('-qmp', `unix:${qmpPath},server=on,wait=off`);

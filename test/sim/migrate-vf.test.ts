@@ -7,6 +7,9 @@ import type { MigrationEvent, Phase } from '../../src/migration/events.js';
 import { readJournal } from '../../src/migration/journal.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationOptions } from '../../src/migration/orchestrator.js';
 import { VfReplayStrategy } from '../../src/migration/vf-replay.js';
+import { SimulatedHost } from '../../src/hosts/sim-host.js';
+import type { HostConfig } from '../../src/inventory/inventory.js';
+import type { VmSpec } from '../../src/inventory/vm-spec.js';
 
 jest.setTimeout(60_000);
 
@@ -70,11 +73,13 @@ describe('VF replay migration on the simulator', () => {
       Object.assign(atMove, { sent: current.traffic.sent, noBuffer: destinationVf?.counters.rxNoBuffer ?? 0 });
     };
     let ramDifference = -2;
-    const { run } = migration(current, {}, (phase) => {
+    const { run, events } = migration(current, {}, (phase) => {
       // Both stopped: the source in postmigrate, the destination loaded, before replay.
       if (phase === 'replay') ramDifference = firstDifferentPage(current, 'hostA', 'hostB');
     });
     const summary = await run.run();
+    // Preflight compared the two sides (the VF at the same slot on both) before migrate.
+    expect(events).toContainEqual({ type: 'log', message: 'the destination on hostB matches the source: machine pc-q35-7.2, 6 RAM blocks, 5 PCI functions, 1 device' });
     await current.trafficFlowing(200);
     const frames = current.stopTraffic();
 
@@ -122,6 +127,41 @@ describe('VF replay migration on the simulator', () => {
     // Found from the destination host's PF limits, before anything started there.
     expect(fs.existsSync(path.join(current.inventory.stateDir, 'journal'))).toBe(false);
     await current.trafficFlowing(100); // still answering on hostA
+  });
+
+  it('a destination that is not the source machine (an extra NIC on hostB) is refused before migrate, the differences named; no VF left configured on either side', async () => {
+    const current = await startLab();
+    current.startTraffic(1000);
+    await current.trafficFlowing(100);
+    // hostB starts vm1 from an entry with one more NIC: an operator's differently configured host.
+    const spec = current.inventory.vms.get('vm1') as VmSpec;
+    const other = new Map([['vm1', { ...spec, devices: [...spec.devices, { type: 'virtio-net' as const, id: 'net9', mac: '52:54:00:00:00:09', netdev: 'user' as const }] }]]);
+    const hosts = new Map(current.hosts).set('hostB', new SimulatedHost(current.inventory.hosts.get('hostB') as HostConfig, other));
+    const events: MigrationEvent[] = [];
+    const run = new Migration(
+      { vm: 'vm1', to: 'hostB', options: { ...DEFAULT_MIGRATION_OPTIONS, progressIntervalMs: 100 }, spec },
+      { hosts, strategy: new VfReplayStrategy(), journalDir: path.join(current.inventory.stateDir, 'journal'), onEvent: (event) => events.push(event) },
+    );
+    const error = await run.run().catch((e: unknown) => e);
+    if (!(error instanceof PreflightError)) throw error;
+    expect(error.exitCode).toBe(10);
+    expect(error.reasons).toEqual([
+      "RAM block '0000:00:02.0/virtio-net-pci.rom' (256 KiB) on hostB has no counterpart on the source",
+      "PCI 00:02.0: nothing on the source, virtio-net-pci 'net9' (1af4:1000) on hostB",
+    ]);
+    // The destination ran (its VF taken) and is gone, its VF free again; the source's VF was never quiesced.
+    expect(events.filter((e) => e.type === 'rollback').every((e) => (e as { ok: boolean }).ok)).toBe(true);
+    expect(current.vm('hostB')).toBeUndefined();
+    expect(current.pfs.get('hostB')?.inventory().every((vf) => vf.owner === null)).toBe(true);
+    expect(current.vm('hostA')?.runState).toBe('running');
+    expect(current.device('hostA')?.vf.quiesced).toBe(false);
+    expect(current.device('hostA')?.vf.dirtyTracking).toBe(false);
+    const journal = readJournal(run.failedResult(error).journal as string).records.map((r) => r.event);
+    expect(journal).toContain('destination-started');
+    expect(journal).not.toContain('precopy-starting');
+    expect(journal.at(-1)).toBe('rolled-back');
+    await current.trafficFlowing(100);
+    expect(current.fabric.lookup(DEMO_MAC)).toBe('hostA/enp1s0f0');
   });
 
   it.each<Phase>(['precopy', 'switchover', 'replay', 'resume'])('a failure at %s rolls back: source VF un-quiesced and answering, destination gone', async (failAt) => {
