@@ -74,6 +74,7 @@ export class SimHost {
     const vm = new SimVm({
       name: spec.name,
       machine: spec.machine,
+      nics: spec.devices.flatMap((device) => (device.type === 'virtio-net' ? [{ id: device.id, mac: device.mac }] : [])),
       memoryBytes: spec.memoryMiB * 1024 * 1024,
       paused: options.paused,
       incoming: options.incoming,

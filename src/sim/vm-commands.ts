@@ -53,15 +53,19 @@ export function registerStockCommands(vm: SimVm): void {
     },
   });
   r.register({ name: 'quit', handler: () => vm.quit() });
-  // Only the one property nicmig reads; QEMU's answers and errors for the rest of /machine.
+  // Only the properties nicmig reads (the machine's type, a NIC's type and MAC); QEMU's
+  // answers and errors for the rest.
   r.register({
     name: 'qom-get',
     args: { path: { type: 'str' }, property: { type: 'str' } },
     handler: (args) => {
-      const type = `${vm.machineType}-machine`;
-      if (args.path !== '/machine') throw new QmpFailure('DeviceNotFound', `Device '${String(args.path)}' not found`);
-      if (args.property !== 'type') throw genericError(`Property '${type}.${String(args.property)}' not found`);
-      return type;
+      const nic = /^\/machine\/peripheral\/([^/]+)$/.exec(String(args.path));
+      const mac = nic ? vm.nics.get(nic[1] as string)?.mac : undefined;
+      const type = mac !== undefined ? 'virtio-net-pci' : `${vm.machineType}-machine`;
+      if (args.path !== '/machine' && mac === undefined) throw new QmpFailure('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (args.property === 'type') return type;
+      if (mac !== undefined && args.property === 'mac') return mac;
+      throw genericError(`Property '${type}.${String(args.property)}' not found`);
     },
   });
   r.register({

@@ -35,6 +35,8 @@ export interface SimVmOptions {
   log?: (message: string) => void;
   /** `-machine`: an alias (`q35`, `pc`) resolves to this QEMU version's type, as QEMU does. */
   machine?: string;
+  /** `-device virtio-net-pci,id=ID,mac=MAC`: NICs that only answer qom-get (no traffic is modelled). */
+  nics?: { id: string; mac: string }[];
 }
 
 /** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
@@ -60,6 +62,8 @@ export class SimVm {
   readonly ram: GuestRam;
   readonly registry: QmpCommandRegistry;
   readonly devices: SimDevice[];
+  /** virtio-net NICs, by id (QOM path /machine/peripheral/<id>). */
+  readonly nics: ReadonlyMap<string, { mac: string }>;
   readonly capabilities = new Map<MigrationCapabilityName, boolean>(MIGRATION_CAPABILITIES.map((name) => [name, false]));
   parameters: MigrationParameters = defaultMigrationParameters();
   /** QEMU's `autostart`: false under -S; `cont`/`stop` during inmigrate flip it. */
@@ -80,6 +84,7 @@ export class SimVm {
   constructor(options: SimVmOptions) {
     this.name = options.name;
     this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
+    this.nics = new Map((options.nics ?? []).map((nic) => [nic.id, { mac: nic.mac.toLowerCase() }]));
     this.log = options.log ?? (() => undefined);
     this.ram = new GuestRam(options.memoryBytes);
     if (options.fillRandom) this.ram.fillRandom();

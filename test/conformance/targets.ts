@@ -15,6 +15,8 @@ export interface TargetVmOptions {
   /** Random RAM: a migration at a low bandwidth then takes long enough to interfere with. */
   randomRam?: boolean;
   memoryMiB?: number;
+  /** virtio-net NICs without a backend (`-device virtio-net-pci,id=ID,mac=MAC`). */
+  nics?: { id: string; mac: string }[];
 }
 
 /** One VM of a conformance scenario, real QEMU or simulated. */
@@ -54,6 +56,7 @@ export class QemuTarget implements ConformanceTarget {
       ...(memoryFile ? { memoryFile } : {}),
       ...(options.paused ? { paused: true } : {}),
       ...(options.incoming ? { incoming: true } : {}),
+      ...(options.nics ? { extraArgs: options.nics.flatMap((nic) => ['-device', `virtio-net-pci,id=${nic.id},mac=${nic.mac}`]) } : {}),
     });
     return {
       qmpPath: process.qmpPath,
@@ -95,6 +98,7 @@ export class SimTarget implements ConformanceTarget {
       paused: Boolean(options.paused),
       incoming: Boolean(options.incoming),
       fillRandom: Boolean(options.randomRam),
+      ...(options.nics ? { nics: options.nics } : {}),
     });
     this.vms.push(vm);
     const socketPath = path.join(this.dir, `${options.name}.qmp`);
