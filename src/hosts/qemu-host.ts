@@ -186,8 +186,8 @@ export class QemuHost implements HostHandle {
       monitor: started,
       endpoint: `unix:${qmpPath}`,
       pid,
-      // Its taps go once the process is gone (a destination after a rollback).
-      destroy: () => destroyProcess(started, pid, [qmpPath, pidFile]).then(async () => void (await this.network.removeTaps(vm))),
+      // Its taps stay for releaseVm, which reports what it could not delete (a rollback goes on).
+      destroy: () => destroyProcess(started, pid, [qmpPath, pidFile]),
       log: logFile,
       logTail,
     };

@@ -723,6 +723,17 @@ export class Migration {
         details: { journal: journal.file, failures },
       });
     }
+    // The destination's taps go once its QEMU is gone; one left behind is a warning, not an uncertain guest.
+    if (destination) {
+      const host = session.destinationHost.name;
+      const released = await session.destinationHost.releaseVm(this.request.vm).catch((error: unknown) => {
+        const message = `the taps of '${this.request.vm}' on ${host} were not removed: ${(error as Error).message}`;
+        journal.tryAppend('note', { releaseFailed: { host, error: (error as Error).message } });
+        this.deps.onEvent({ type: 'warning', message });
+        return [];
+      });
+      if (released.length > 0) journal.tryAppend('note', { released: { host, taps: released } });
+    }
     const unrecorded = journal.tryAppend('rolled-back', { error: cause.toJSON() }) ?? journalFailure ?? runner.journalFailure;
     if (unrecorded) this.deps.onEvent({ type: 'warning', message: `rolled back, but the journal could not record it (${unrecorded.message}); \`nicmig recover ${this.request.vm}\` will find the source running` });
     this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${session.sourceHost.name}` });

@@ -48,7 +48,10 @@ export interface StartedVm {
   /** Where its QMP monitor listens, for the journal and for recover. */
   endpoint: string;
   pid?: number;
-  /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
+  /**
+   * Ends the process (SIGKILL if it does not quit) and removes its files; what the host made
+   * for the VM beside it (taps) goes with the host's releaseVm.
+   */
   destroy(): Promise<void>;
   /** Where the process's stderr goes on its host, when the host keeps a log. */
   log?: string;

@@ -170,7 +170,9 @@ describeWithQemu('NICs from the inventory on network-namespace hosts (QEMU 7.2, 
       const failed = await cli(config, 'migrate', 'vm1', 'hostB', '--bandwidth', '1MiB', '--timeout', '1', '--json');
       expectExit(failed, 12);
       expect(JSON.parse(failed.stdout)).toMatchObject({ status: 'rolled-back' });
-      expect(journal().map((r) => r.event)).toEqual(expect.arrayContaining(['destination-started', 'rollback-started', 'rolled-back']));
+      const records = journal();
+      expect(records.map((r) => r.event)).toEqual(expect.arrayContaining(['destination-started', 'rollback-started', 'rolled-back']));
+      expect(records.find((r) => r.event === 'note' && r.data.released)?.data).toEqual({ released: { host: 'hostB', taps: ['vm1-net0'] } });
       expect(tap('hostB')).toBeUndefined();
       expect(tap('hostA')).toEqual({ kind: 'tun', tunType: 'tap', master: 'br0', up: true });
       const status = JSON.parse((await cli(config, 'status', 'vm1', '--json')).stdout) as { vms: { runsOn: string; placements: { status: string }[] }[] };
@@ -187,12 +189,7 @@ describeWithQemu('NICs from the inventory on network-namespace hosts (QEMU 7.2, 
       expect(JSON.parse(refused.stdout).error.details.reasons).toEqual(["hostB has no bridge br7 (NIC net0 of 'vm1'; it has br0)"]);
       expect(fabric.tapsOn('hostB')).toEqual([]);
       expect(fs.existsSync(path.join(dir, 'hostB', 'vm1.pid'))).toBe(false);
-      // vm start checks the same on the host it starts on.
-      expectExit(await cli(config, 'vm', 'stop', 'vm1'), 0);
-      const notThere = await cli(config, 'vm', 'start', 'vm1', '--on', 'hostB', '--json');
-      expectExit(notThere, 10);
-      expect(JSON.parse(notThere.stdout).error.details.reasons).toEqual(["hostB has no bridge br7 (NIC net0 of 'vm1'; it has br0)"]);
-      expect(fabric.tapsOn('hostB')).toEqual([]);
+      expect(tap('hostA')).toMatchObject({ master: 'br7', up: true });
     });
 
     it("a bridge NIC through QEMU's bridge helper: refused while its ACL does not allow the bridge, started and migrated once it does", async () => {
