@@ -4,6 +4,7 @@ import { BaseCommand } from '../base-command.js';
 import { UsageError } from '../errors.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import { loadInventory } from '../inventory/inventory.js';
+import { tapInterfaceName, virtioNics, type VmSpec } from '../inventory/vm-spec.js';
 import { processAlive, readMarker } from '../migration/active.js';
 import { listJournals } from '../migration/journal.js';
 
@@ -19,6 +20,11 @@ interface VmStatus {
   runsOn: string | null;
   migrationInFlight: { pid: number; to: string; since: string } | null;
   needsRecover: string | null;
+  /**
+   * The inventory's virtio-net NICs: id, MAC (what preflight checks on the source and the
+   * announce moves), backend, and for a tap the interface on the host where the VM runs.
+   */
+  nics: { id: string; mac: string; netdev: string; tap: string | null }[];
 }
 
 export default class Status extends BaseCommand<typeof Status> {
@@ -61,6 +67,7 @@ export default class Status extends BaseCommand<typeof Status> {
         runsOn: live.length === 1 && unanswered.length === 0 ? (live[0]?.host ?? null) : null,
         migrationInFlight: marker && processAlive(marker.pid) ? { pid: marker.pid, to: marker.to, since: marker.startedAt } : null,
         needsRecover: journal && !(marker && processAlive(marker.pid)) ? journal.file : null,
+        nics: nicsOf(inventory.vms.get(vm), live.length === 1 ? live[0]?.host : undefined),
       });
     }
     if (!this.jsonEnabled()) this.out(renderStatus(vms));
@@ -68,8 +75,19 @@ export default class Status extends BaseCommand<typeof Status> {
   }
 }
 
+/** The VM's NICs as status shows them; a tap's interface named for `host`. */
+function nicsOf(spec: VmSpec | undefined, host: string | undefined): VmStatus['nics'] {
+  if (!spec) return [];
+  return virtioNics(spec).map((nic) => {
+    const netdev = nic.netdev;
+    const tap = netdev.type === 'tap' && host !== undefined ? tapInterfaceName(spec.name, nic, host) : null;
+    const backend = netdev.type === 'tap' ? `tap on ${netdev.bridge}` : netdev.type === 'bridge' ? `bridge ${netdev.br}` : netdev.type;
+    return { id: nic.id, mac: nic.mac, netdev: backend, tap };
+  });
+}
+
 function renderStatus(vms: VmStatus[]): string {
-  const rows = [['VM', 'HOST', 'STATE', 'MIGRATION', 'NOTE']];
+  const rows = [['VM', 'HOST', 'STATE', 'MIGRATION', 'NICS', 'NOTE']];
   for (const vm of vms) {
     const busy = vm.placements.filter((p) => p.status === 'busy').map((p) => p.host);
     const unknown = vm.placements.filter((p) => p.status === 'unknown').map((p) => `${p.host}: ${p.reason}`);
@@ -80,8 +98,9 @@ function renderStatus(vms: VmStatus[]): string {
       vm.placements.length === 0 && !vm.migrationInFlight ? 'not running on any host' : '',
     ];
     const note = notes.filter(Boolean).join('; ');
-    if (vm.placements.length === 0) rows.push([vm.vm, '-', '-', '-', note]);
-    vm.placements.forEach((p, i) => rows.push([i === 0 ? vm.vm : '', p.host, p.status, p.migration ?? '-', i === 0 ? note : '']));
+    const nics = vm.nics.map((nic) => `${nic.id} ${nic.mac}${nic.tap ? ` (tap ${nic.tap})` : ''}`).join(', ') || '-';
+    if (vm.placements.length === 0) rows.push([vm.vm, '-', '-', '-', nics, note]);
+    vm.placements.forEach((p, i) => rows.push([i === 0 ? vm.vm : '', p.host, p.status, p.migration ?? '-', i === 0 ? nics : '', i === 0 ? note : '']));
   }
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');

@@ -1,5 +1,5 @@
-import type { VmSpec } from '../inventory/vm-spec.js';
-import { expandPath } from '../inventory/vm-spec.js';
+import type { VirtioNetDevice, VmSpec } from '../inventory/vm-spec.js';
+import { expandPath, tapInterfaceName } from '../inventory/vm-spec.js';
 
 export interface QemuLaunch {
   host: string;
@@ -12,6 +12,8 @@ export interface QemuLaunch {
   machineType?: string;
   /** `-daemonize` (the default); false for a process nicmig supervises, its stderr in a log. */
   daemonize?: boolean;
+  /** The bridge helper for `netdev: {type: bridge}` NICs (`helper=`); QEMU's built-in default when absent. */
+  bridgeHelper?: string;
 }
 
 /**
@@ -30,8 +32,7 @@ export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
   else args.push('-accel', 'tcg');
   for (const device of spec.devices) {
     if (device.type === 'virtio-net') {
-      if (device.netdev === 'user') args.push('-netdev', `user,id=${device.id}-backend`, '-device', `virtio-net-pci,id=${device.id},netdev=${device.id}-backend,mac=${device.mac}`);
-      else args.push('-device', `virtio-net-pci,id=${device.id},mac=${device.mac}`);
+      args.push(...virtioNetArguments(spec.name, device, launch));
     } else {
       // The patched QEMU's device; a stock QEMU refuses it at start, which preflight reports.
       args.push('-device', `vfio-i40evf,id=${device.id},pf=${device.pf},vf=${device.vf}`);
@@ -44,4 +45,27 @@ export function qemuArguments(spec: VmSpec, launch: QemuLaunch): string[] {
   // `{host}` and `{vm}` expand per host, as in the memory file's path: a tap, a log, a serial socket.
   args.push(...spec.qemuArgs.map((arg) => expandPath(arg, launch.host, spec.name)));
   return args;
+}
+
+/**
+ * A virtio-net NIC's `-netdev` (its backend `<id>-backend`) and `-device`. A tap is opened by
+ * name, never configured by QEMU (`script=no`): nicmig made it and attached it (hosts/taps.ts).
+ */
+export function virtioNetArguments(vm: string, device: VirtioNetDevice, launch: Pick<QemuLaunch, 'host' | 'bridgeHelper'>): string[] {
+  const backend = `${device.id}-backend`;
+  const nic = `virtio-net-pci,id=${device.id},netdev=${backend},mac=${device.mac}`;
+  const netdev = device.netdev;
+  switch (netdev.type) {
+    case 'none':
+      return ['-device', `virtio-net-pci,id=${device.id},mac=${device.mac}`];
+    case 'user':
+      return ['-netdev', `user,id=${backend}`, '-device', nic];
+    case 'tap':
+      return ['-netdev', `tap,id=${backend},ifname=${tapInterfaceName(vm, device, launch.host)},script=no,downscript=no`, '-device', nic];
+    case 'bridge': {
+      // A comma in an option value is written twice (QEMU's option syntax).
+      const helper = launch.bridgeHelper === undefined ? '' : `,helper=${launch.bridgeHelper.replaceAll(',', ',,')}`;
+      return ['-netdev', `bridge,id=${backend},br=${netdev.br}${helper}`, '-device', nic];
+    }
+  }
 }

@@ -9,6 +9,7 @@ import { QemuMonitor } from '../qmp/monitor.js';
 import type { HostFacts, HostHandle, IncomingOptions, IncomingPlan, PfFacts, SourceCommandLine, StartedVm, VmProbe } from '../migration/ports.js';
 import type { HostConfig } from '../inventory/inventory.js';
 import { missingExecutableReason } from './executable.js';
+import { HostNetwork } from './host-network.js';
 import { probeVmSocket, pidAlive, type ProcessFact } from './probe.js';
 import { findMonitorProcess } from './monitor-process.js';
 import { qemuArguments } from './qemu-args.js';
@@ -33,6 +34,8 @@ export interface QemuHostOptions {
 export class QemuHost implements HostHandle {
   readonly name: string;
   readonly migrationAddress: string;
+  /** The VMs' taps, bridges and the bridge helper on this host. */
+  readonly network: HostNetwork;
 
   constructor(
     private readonly config: HostConfig,
@@ -41,6 +44,7 @@ export class QemuHost implements HostHandle {
   ) {
     this.name = config.name;
     this.migrationAddress = config.migrationAddress;
+    this.network = new HostNetwork(config, specs);
   }
 
   qmpPath(vm: string): string {
@@ -90,7 +94,7 @@ export class QemuHost implements HostHandle {
     return { alive: true, what };
   }
 
-  /** This machine's available memory, the QEMU binary's machine types, and SR-IOV PFs from sysfs. */
+  /** This machine's available memory, the QEMU binary's machine types, SR-IOV PFs from sysfs, and the NICs' bridges and helper. */
   async facts(): Promise<HostFacts> {
     const missing = this.missingQemuBinary();
     return {
@@ -98,6 +102,7 @@ export class QemuHost implements HostHandle {
       machines: missing ? null : await this.machines(),
       pfs: sriovPfs(),
       ...(missing ? { problems: [missing] } : {}),
+      ...(await this.network.facts()),
     };
   }
 
@@ -178,14 +183,20 @@ export class QemuHost implements HostHandle {
     // destination refusing the stream) goes to a per-VM log on this host, which failures quote.
     const logFile = this.logFile(vm);
     const { sourceCommandLine, ...launch } = mode;
+    const bridgeHelper = this.network.needsBridgeHelper(vm) ? ((await this.network.bridgeHelper()).path ?? undefined) : undefined;
     const args =
       mode.incoming && sourceCommandLine
         ? this.destinationCommandLine(spec, sourceCommandLine, mode.machineType).args
-        : qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, daemonize: false, ...launch });
+        : qemuArguments(spec, { host: this.name, qmpPath, pidFile, accel: this.config.accel, daemonize: false, ...launch, ...(bridgeHelper ? { bridgeHelper } : {}) });
     const [command, commandArgs] = this.config.netns ? ['ip', ['netns', 'exec', this.config.netns, this.config.qemuBinary, ...args]] : [this.config.qemuBinary, args];
     const from = sourceCommandLine ? `, from the command line of process ${sourceCommandLine.pid} on ${sourceCommandLine.host}` : '';
     const logStart = appendLog(logFile, `--- ${new Date().toISOString()} nicmig starts ${vm}${mode.incoming ? ` (incoming${from})` : ''}: ${[command, ...commandArgs].join(' ')}\n`);
     const logTail = () => readLogTail(logFile, logStart);
+    // The taps of its tap NICs, made and attached before QEMU opens them; deleted again when it does not start.
+    await this.network.createTaps(vm).catch((error: unknown) => {
+      throw new VmStartError(`cannot start '${vm}' on ${this.name}: ${(error as Error).message}`, { vm, host: this.name, taps: this.network.taps(vm) }, error);
+    });
+    const removeTaps = () => this.network.removeTaps(vm).catch(() => []);
     const log = fs.openSync(logFile, 'a');
     let child: ChildProcess;
     try {
@@ -203,10 +214,12 @@ export class QemuHost implements HostHandle {
     let monitor: QemuMonitor | undefined;
     while (!monitor) {
       if (ended !== undefined) {
+        await removeTaps();
         throw new VmStartError(`QEMU for '${vm}' on ${this.name} failed to start (${ended}): ${logTail() ?? 'it printed nothing'}`, details);
       }
       if (Date.now() > deadline) {
         if (child.pid) await stopProcess(child.pid).catch(() => undefined);
+        await removeTaps();
         throw new VmStartError(`QEMU for '${vm}' on ${this.name} did not open its QMP socket within ${startTimeoutMs} ms: ${logTail() ?? 'it printed nothing'}`, details);
       }
       monitor = fs.existsSync(qmpPath) ? await this.connectVm(vm).catch(() => undefined) : undefined;
@@ -218,6 +231,7 @@ export class QemuHost implements HostHandle {
       monitor: started,
       endpoint: `unix:${qmpPath}`,
       pid,
+      // Its taps stay for releaseVm, which reports what it could not delete (a rollback goes on).
       destroy: () => destroyProcess(started, pid, [qmpPath, pidFile]),
       log: logFile,
       logTail,
@@ -229,9 +243,11 @@ export class QemuHost implements HostHandle {
     const monitor = await this.connectVm(vm).catch(() => undefined);
     const pid = readPid(this.pidFile(vm));
     if (!monitor) {
-      if (pid === undefined || !isAlive(pid)) return 'not-running';
-      await stopProcess(pid);
-      return 'killed';
+      const running = pid !== undefined && isAlive(pid);
+      if (running) await stopProcess(pid);
+      // Its taps go once it is gone, also those a QEMU that died left behind.
+      await this.network.removeTaps(vm);
+      return running ? 'killed' : 'not-running';
     }
     let killed = false;
     await monitor
@@ -242,7 +258,22 @@ export class QemuHost implements HostHandle {
       await stopProcess(pid);
     }
     for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    await this.network.removeTaps(vm);
     return killed ? 'killed' : 'quit';
+  }
+
+  /** Deletes the VM's taps on this host once its QEMU here is gone (up to 5 s for it to exit). */
+  async releaseVm(vm: string): Promise<string[]> {
+    if (this.network.taps(vm).length === 0) return [];
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const fact = this.processFact(vm);
+      const answers = await this.connectVm(vm).then((m) => (m?.disconnect(), m !== undefined)).catch(() => true);
+      if (!answers && !fact?.alive) break;
+      if (Date.now() > deadline) throw new Error(`the QEMU of '${vm}' still runs on ${this.name}: its taps are kept`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return this.network.removeTaps(vm);
   }
 
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {

@@ -55,6 +55,11 @@ export class SimulatedHost implements HostHandle {
     return { alive: listed, what: `${vm} in the VM list of simulated host process ${manifest.pid}` };
   }
 
+  /** A simulated VM has no taps: nothing to release. */
+  async releaseVm(): Promise<string[]> {
+    return [];
+  }
+
   async facts(): Promise<HostFacts> {
     const control = await SimHostClient.connect(this.config.runDir);
     try {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_EXTENSION_PREFIX, EXTENSION_PREFIX_HINT, EXTENSION_PREFIX_PATTERN } from './extension-prefix.js';
 import { closestKey, objectKeysAt } from './strict.js';
-import { VmSpecSchema, type VmSpec } from './vm-spec.js';
+import { interfaceNameProblem, tapInterfaceName, VmSpecSchema, type VmSpec } from './vm-spec.js';
 
 /**
  * The inventory: which hosts exist, how to reach them, and the VMs nicmig may move. One YAML
@@ -41,6 +41,11 @@ const HostSchema = z.strictObject({
    * emulated on one machine, each with its own addresses. QMP sockets stay on the filesystem.
    */
   netns: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a network namespace name').optional(),
+  /**
+   * QEMU's bridge helper for `netdev: {type: bridge}` NICs; default: the first found of the
+   * usual places (docs/configuration.md). nicmig passes it to QEMU as `helper=`.
+   */
+  bridgeHelper: z.string().min(1).optional(),
 });
 export type HostConfig = z.infer<typeof HostSchema> & { name: string };
 
@@ -167,6 +172,7 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
     const backend = vm.memoryBackend.type === 'file' ? { type: 'file' as const, path: path.resolve(base, vm.memoryBackend.path) } : vm.memoryBackend;
     vms.set(vm.name, { ...vm, memoryBackend: backend });
   });
+  duplicates.push(...tapNameIssues(parsed.data.vms, hosts));
   if (duplicates.length > 0) {
     throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${duplicates.join('\n  - ')}`, { details: { file: configPath, issues: duplicates } });
   }
@@ -177,6 +183,38 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
     hosts,
     vms,
   };
+}
+
+/**
+ * Tap names as they expand on each QEMU host: within Linux's limit, and never one interface for
+ * two taps. Hosts of `kind: qemu` in the same network namespace of this machine (the same
+ * `netns`, or none) share their interfaces: a VM's tap there must differ per host (`{host}`).
+ */
+export function tapNameIssues(vms: readonly VmSpec[], hosts: ReadonlyMap<string, HostConfig>): string[] {
+  const issues: string[] = [];
+  const owners = new Map<string, string>();
+  const qemuHosts = [...hosts.values()].filter((host) => host.kind === 'qemu');
+  vms.forEach((vm, vmIndex) => {
+    vm.devices.forEach((device, deviceIndex) => {
+      if (device.type !== 'virtio-net' || device.netdev.type !== 'tap') return;
+      const where = `vms[${vmIndex}].devices[${deviceIndex}].netdev.ifname`;
+      for (const host of qemuHosts) {
+        const name = tapInterfaceName(vm.name, device, host.name);
+        const problem = interfaceNameProblem(name);
+        if (problem) {
+          issues.push(`${where}: on ${host.name} the tap's name ${problem}${device.netdev.ifname === undefined ? ' (the default; set ifname)' : ''}`);
+          continue;
+        }
+        const namespace = host.netns === undefined ? 'the network namespace of this machine' : `network namespace ${host.netns}`;
+        const key = `${host.netns ?? ''}\u0000${name}`;
+        const owner = `${vm.name} on ${host.name}`;
+        const previous = owners.get(key);
+        if (previous === undefined) owners.set(key, owner);
+        else issues.push(`${where}: the tap '${name}' of ${owner} is already the tap of ${previous} (both in ${namespace}); put {host} or {vm} in ifname`);
+      }
+    });
+  });
+  return issues;
 }
 
 function unknownKeyMessage(key: string, where: readonly PropertyKey[], suggestion: string | undefined): string {

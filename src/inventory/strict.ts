@@ -69,7 +69,11 @@ function unwrap(schema: AnySchema | undefined, value: unknown): AnySchema | unde
   for (let guard = 0; current && guard < 32; guard++) {
     const def = (current as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
     if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'prefault') current = def.innerType as AnySchema;
-    else if (def.type === 'pipe') current = def.in as AnySchema;
+    else if (def.type === 'pipe') {
+      // A preprocess (a transform into a schema) checks its keys in the schema it feeds.
+      const into = (def.in as unknown as { _zod: { def: { type: string } } })._zod.def.type === 'transform' ? def.out : def.in;
+      current = into as AnySchema;
+    }
     else if (def.type === 'union') {
       const options = def.options as AnySchema[];
       const discriminator = def.discriminator as string | undefined;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { NicmigError, UsageError, asNicmigError } from '../errors.js';
-import type { VmSpec } from '../inventory/vm-spec.js';
+import { virtioNics, type VmSpec } from '../inventory/vm-spec.js';
 import { eventTimeMs, type QmpEvent, type QmpEventListener } from '../qmp/events.js';
 import { QmpDisconnectedError, QmpTimeoutError } from '../qmp/errors.js';
 import type { GuestHardware } from '../qmp/hardware.js';
@@ -20,7 +20,8 @@ import { JournalError, MigrationJournal, type JournalEvent } from './journal.js'
 import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { compareSides } from './compare-sides.js';
-import { destinationReasons } from './preflight.js';
+import { destinationReasons, sourceNicReasons } from './preflight.js';
+import { announcedRecord, planAnnounce, type AnnouncePlan } from './announce.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
   failedResult,
@@ -134,6 +135,8 @@ interface Session extends Checked {
 interface Prepared {
   destination: StartedVm;
   destinationEvents: QmpEventListener;
+  /** Who announces the NICs once the destination runs, from its announce parameters. */
+  announce: AnnouncePlan;
 }
 
 /** precopy -> switchover: the source at pre-switchover, its switchover already sent. */
@@ -237,7 +240,7 @@ export class Migration {
       closers.push(() => atSwitchover.sourceEvents.close());
       await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
       const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger));
+      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger, cleanupWarnings));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
@@ -354,6 +357,9 @@ export class Migration {
     reasons.push(...(await this.strategy.preflight(source)));
     const spec = this.request.spec;
     if (spec) {
+      // The inventory's NICs as the source runs them: the announce and the destination use their ids and MACs.
+      const nics = await Promise.all(virtioNics(spec).map(async (nic) => [nic.id, await source.queryDeviceMac(nic.id)] as const));
+      reasons.push(...sourceNicReasons(spec, sourceHost.name, new Map(nics)));
       const facts = await destinationHost.facts().catch((error: unknown) => {
         reasons.push(`cannot ask ${destinationHost.name} what it can take: ${(error as Error).message}`);
         return undefined;
@@ -426,13 +432,14 @@ export class Migration {
     if (differences.length + reasons.length > 0) throw new PreflightError([...differences, ...reasons]);
     this.deps.onEvent({ type: 'log', message: `the destination on ${host.name} matches the source: ${describeHardware(destinationHardware)}` });
     await destination.migrateSetCapabilities({ events: true });
+    const announce = planAnnounce(this.request.spec, await destination.queryMigrateParameters());
     // Where QEMU can (9.1+), a failed incoming migration leaves the destination alive, so its
     // own error can be read and reported, instead of a QEMU that vanished.
     const features = await destination.schemaFeatures().catch(() => undefined);
     const exitOnError = features?.commandHasArgument('migrate-incoming', 'exit-on-error') ? { exitOnError: false } : {};
     const destinationEvents = destination.listen(['MIGRATION', 'RESUME', 'STOP']);
     await destination.migrateIncoming(`tcp:${formatHost(host.migrationAddress)}:0`, exitOnError);
-    return { destination: started, destinationEvents };
+    return { destination: started, destinationEvents, announce };
   }
 
   // --- precopy -------------------------------------------------------------------------
@@ -652,7 +659,7 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger): Promise<void> {
+  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger, warnings: string[]): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
     // One fsync for all three records: the only journal write inside the downtime. If it
@@ -675,7 +682,25 @@ export class Migration {
     this.eventLog.push({ side: 'destination', event });
     this.recordAfterResume(session, [], 'destination-resumed');
     const announced = await this.strategy.afterResume(destination);
-    if (announced > 0) this.recordAfterResume(session, [], 'announced', { devices: announced });
+    if (announced > 0) this.recordAfterResume(session, warnings, 'announced', { by: 'nicmig', how: 'i40evf-announce', devices: announced });
+    await this.announceNics(session, prepared.announce, destination, warnings);
+  }
+
+  /** The NICs' announce as planned: QEMU's own (recorded), or announce-self (recorded once QEMU took it). */
+  private async announceNics(session: Session, plan: AnnouncePlan, destination: QemuMonitor, warnings: string[]): Promise<void> {
+    if (plan.by === 'nobody') return;
+    if (plan.by === 'nicmig') {
+      const { rounds, initialMs, maxMs, stepMs } = plan.timing;
+      try {
+        await destination.announceSelf({ initial: initialMs, max: maxMs, rounds, step: stepMs, interfaces: plan.nics.map((nic) => nic.id), id: 'nicmig' });
+      } catch (error) {
+        const message = `announce-self for ${plan.nics.map((nic) => `${nic.id} (${nic.mac})`).join(', ')} failed on ${session.destinationHost.name}: ${(error as Error).message}`;
+        // Reported with the other warnings at the end of cleanup.
+        warnings.push(message);
+        return;
+      }
+    }
+    this.recordAfterResume(session, warnings, 'announced', announcedRecord(plan));
   }
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------
@@ -686,8 +711,15 @@ export class Migration {
     if (released) this.recordAfterResume(session, warnings, 'source-vf-reset');
     else warnings.push('the source VF could not be reset: reset it on the PF by hand');
     const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
-    if (quit) this.recordAfterResume(session, warnings, 'source-quit');
-    else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
+    if (quit) {
+      this.recordAfterResume(session, warnings, 'source-quit');
+      // Its taps on the source host go with it.
+      const released = await sourceHost.releaseVm(this.request.vm).catch((error: unknown) => {
+        warnings.push(`the taps of '${this.request.vm}' on ${sourceHost.name} were not removed: ${(error as Error).message}`);
+        return [];
+      });
+      if (released.length > 0) this.recordAfterResume(session, warnings, 'note', { released: { host: sourceHost.name, taps: released } });
+    } else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
     // nicmig holds the destination's monitor from its start: closed now means that QEMU ended.
     if (!prepared.destination.monitor.isOpen) {
       warnings.push(`the destination QEMU on ${destinationHost.name} ended after it resumed the guest: the guest runs nowhere; check its log`);
@@ -724,6 +756,17 @@ export class Migration {
         cause,
         details: { journal: journal.file, failures },
       });
+    }
+    // The destination's taps go once its QEMU is gone; one left behind is a warning, not an uncertain guest.
+    if (destination) {
+      const host = session.destinationHost.name;
+      const released = await session.destinationHost.releaseVm(this.request.vm).catch((error: unknown) => {
+        const message = `the taps of '${this.request.vm}' on ${host} were not removed: ${(error as Error).message}`;
+        journal.tryAppend('note', { releaseFailed: { host, error: (error as Error).message } });
+        this.deps.onEvent({ type: 'warning', message });
+        return [];
+      });
+      if (released.length > 0) journal.tryAppend('note', { released: { host, taps: released } });
     }
     const unrecorded = journal.tryAppend('rolled-back', { error: cause.toJSON() }) ?? journalFailure ?? runner.journalFailure;
     if (unrecorded) this.deps.onEvent({ type: 'warning', message: `rolled back, but the journal could not record it (${unrecorded.message}); \`nicmig recover ${this.request.vm}\` will find the source running` });

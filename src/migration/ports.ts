@@ -42,6 +42,12 @@ export interface HostHandle {
    * `quit` when it quit, `killed` when it had to be killed, `not-running` when it was not there.
    */
   stopVm(vm: string): Promise<'quit' | 'killed' | 'not-running'>;
+  /**
+   * Removes what this host made for the VM (its tap interfaces) once the VM's QEMU is gone from
+   * it (waiting a few seconds for it to exit); resolves with the interfaces removed. Rejects,
+   * removing nothing, while that QEMU still runs.
+   */
+  releaseVm(vm: string): Promise<string[]>;
 }
 
 export interface IncomingOptions {
@@ -71,7 +77,10 @@ export interface StartedVm {
   /** Where its QMP monitor listens, for the journal and for recover. */
   endpoint: string;
   pid?: number;
-  /** Ends the process (SIGKILL if it does not quit) and removes what was made for it. */
+  /**
+   * Ends the process (SIGKILL if it does not quit) and removes its files; what the host made
+   * for the VM beside it (taps) goes with the host's releaseVm.
+   */
   destroy(): Promise<void>;
   /** Where the process's stderr goes on its host, when the host keeps a log. */
   log?: string;
@@ -97,6 +106,35 @@ export interface HostFacts {
   pfs: PfFacts[] | null;
   /** What keeps the host from starting any VM (e.g. its QEMU binary is missing), each a sentence. */
   problems?: string[];
+  /**
+   * The Linux bridges of the host (in its network namespace), for tap and bridge NICs; absent
+   * or null when the host has none to check (simulated) or cannot tell.
+   */
+  bridges?: string[] | null;
+  /** QEMU's bridge helper for `netdev: {type: bridge}` NICs; absent or null when the host cannot tell. */
+  bridgeHelper?: BridgeHelperFacts | null;
+}
+
+export interface BridgeHelperFacts {
+  /** The helper nicmig passes to QEMU (`helper=`), or null when none was found. */
+  path: string | null;
+  /** Why it cannot be used (missing, not executable, its ACL unreadable), each a sentence. */
+  problems: string[];
+  /** The ACL it reads (bridge.conf and what that includes), when read. */
+  acl: BridgeAcl | null;
+}
+
+/**
+ * qemu-bridge-helper's ACL: a bridge is allowed when an `allow` names it (or `allow all`) and
+ * no `deny` names it (nor `deny all`); order does not matter, deny wins.
+ */
+export interface BridgeAcl {
+  /** The file the helper reads first (compiled into it, e.g. /etc/qemu/bridge.conf). */
+  file: string;
+  allowAll: boolean;
+  denyAll: boolean;
+  allow: string[];
+  deny: string[];
 }
 
 /**

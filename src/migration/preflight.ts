@@ -1,5 +1,5 @@
-import type { VmSpec } from '../inventory/vm-spec.js';
-import type { HostFacts } from './ports.js';
+import { virtioNics, type VmSpec } from '../inventory/vm-spec.js';
+import type { BridgeAcl, HostFacts } from './ports.js';
 
 /**
  * What the destination host lacks to take the VM: memory, the machine type, the PFs and free
@@ -27,6 +27,7 @@ export function destinationReasons(spec: VmSpec, host: string, facts: HostFacts,
       );
     }
   }
+  reasons.push(...networkReasons(spec, host, facts));
   const perPf = new Map<string, number>();
   for (const device of spec.devices) if (device.type === 'vfio-i40evf') perPf.set(device.pf, (perPf.get(device.pf) ?? 0) + 1);
   for (const [name, wanted] of perPf) {
@@ -42,6 +43,56 @@ export function destinationReasons(spec: VmSpec, host: string, facts: HostFacts,
     if (pf.freeVfs !== null && pf.freeVfs < wanted) {
       reasons.push(`PF ${name} on ${host} has ${pf.freeVfs} free VF${pf.freeVfs === 1 ? '' : 's'}; '${spec.name}' needs ${wanted}`);
     }
+  }
+  return reasons;
+}
+
+/**
+ * What the host lacks for the VM's NICs: the bridge of each tap or bridge NIC, and for bridge
+ * NICs QEMU's bridge helper and an ACL that lets it use the bridge. Pure; each reason once.
+ */
+export function networkReasons(spec: VmSpec, host: string, facts: HostFacts): string[] {
+  const reasons: string[] = [];
+  for (const nic of virtioNics(spec)) {
+    const netdev = nic.netdev;
+    if (netdev.type !== 'tap' && netdev.type !== 'bridge') continue;
+    const bridge = netdev.type === 'tap' ? netdev.bridge : netdev.br;
+    const bridges = facts.bridges;
+    if (bridges !== undefined && bridges !== null && !bridges.includes(bridge)) {
+      reasons.push(`${host} has no bridge ${bridge} (NIC ${nic.id} of '${spec.name}'; ${bridges.length > 0 ? `it has ${bridges.join(', ')}` : 'it has no bridge'})`);
+    }
+    const helper = facts.bridgeHelper;
+    if (netdev.type !== 'bridge' || helper === undefined || helper === null) continue;
+    for (const problem of helper.problems) reasons.push(`the bridge helper on ${host}: ${problem} (NIC ${nic.id} of '${spec.name}'; inventory hosts.${host}.bridgeHelper)`);
+    if (helper.acl) {
+      const denied = bridgeAclRefusal(helper.acl, bridge);
+      if (denied) reasons.push(`the bridge helper on ${host} may not use bridge ${bridge} (NIC ${nic.id} of '${spec.name}'): ${denied}`);
+    }
+  }
+  return [...new Set(reasons)];
+}
+
+/** Why qemu-bridge-helper's ACL refuses `bridge`, or undefined when it allows it (deny wins over allow). Pure. */
+export function bridgeAclRefusal(acl: BridgeAcl, bridge: string): string | undefined {
+  if (acl.denyAll) return `${acl.file} says 'deny all'`;
+  if (acl.deny.includes(bridge)) return `${acl.file} says 'deny ${bridge}'`;
+  if (!acl.allowAll && !acl.allow.includes(bridge)) return `${acl.file} has no 'allow ${bridge}' (nor 'allow all'); the operator adds it there`;
+  return undefined;
+}
+
+/**
+ * Where the running source's NICs differ from the inventory's: a virtio-net device of the spec
+ * that the source does not have (by id), that is another device, or that has another MAC.
+ * `found` is the source's answer per device id (QemuMonitor.queryDeviceMac). Pure.
+ */
+export function sourceNicReasons(spec: VmSpec, host: string, found: ReadonlyMap<string, { type: string; mac: string | undefined } | undefined>): string[] {
+  const reasons: string[] = [];
+  for (const nic of virtioNics(spec)) {
+    const device = found.get(nic.id);
+    const where = `the inventory's NIC ${nic.id} (${nic.mac}) of '${spec.name}'`;
+    if (device === undefined) reasons.push(`the source QEMU on ${host} has no device '${nic.id}' (${where}): it must run with id=${nic.id}`);
+    else if (!device.type.startsWith('virtio-net')) reasons.push(`device '${nic.id}' of the source QEMU on ${host} is a ${device.type}, not a virtio-net NIC (${where})`);
+    else if (device.mac !== nic.mac) reasons.push(`NIC ${nic.id} of the source QEMU on ${host} has MAC ${device.mac ?? 'none'}; the inventory says ${nic.mac}`);
   }
   return reasons;
 }

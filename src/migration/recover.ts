@@ -75,6 +75,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
       }
       if (decision.quitSource && source.monitor) await runner.attempt('quit the source', quit(source.monitor));
       if (runner.allOk) {
+        await releaseVm(hosts.get(from), vm, journal);
         runner.record('finished');
         runsOn = to;
       }
@@ -91,6 +92,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
         stepTimeoutMs,
       );
       if (runner.allOk) {
+        await releaseVm(hosts.get(to), vm, journal);
         runner.record('rolled-back');
         runsOn = from;
       }
@@ -105,4 +107,18 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
   const steps = runner.results;
   const settled = runsOn !== null || (decision.action === 'nothing' && decision.owner === null);
   return { ...base, runsOn, steps, resolved: settled };
+}
+
+/**
+ * The taps the side that no longer holds the guest had (its QEMU is gone): removed, noted in
+ * the journal. A failure is noted too, and changes nothing about where the guest runs.
+ */
+async function releaseVm(host: HostHandle | undefined, vm: string, journal: MigrationJournal): Promise<void> {
+  if (!host) return;
+  try {
+    const taps = await host.releaseVm(vm);
+    if (taps.length > 0) journal.tryAppend('note', { released: { host: host.name, taps } });
+  } catch (error) {
+    journal.tryAppend('note', { releaseFailed: { host: host.name, error: (error as Error).message } });
+  }
 }

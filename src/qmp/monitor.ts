@@ -259,6 +259,25 @@ export class QemuMonitor {
     return devfn !== undefined && devfn >= 0 && bus !== undefined && isRootBusPath(bus) ? { ...device, rootDevfn: devfn } : device;
   }
 
+  /**
+   * A device's QOM type and MAC by its id (`qom-get /machine/peripheral/<id>`, QEMU's
+   * configured `mac=`, not what the guest may have set since): undefined when QEMU has no
+   * device of that id, `mac` undefined when the device has no MAC (not a NIC).
+   */
+  async queryDeviceMac(id: string): Promise<{ type: string; mac: string | undefined } | undefined> {
+    const path = `/machine/peripheral/${id}`;
+    const [type, mac] = await Promise.allSettled([
+      this.client.execute('qom-get', { path, property: 'type' }, { schema: z.string() }),
+      this.client.execute('qom-get', { path, property: 'mac' }, { schema: z.string() }),
+    ]);
+    if (type.status === 'rejected') {
+      if (type.reason instanceof QmpCommandError && type.reason.errorClass === 'DeviceNotFound') return undefined;
+      throw type.reason;
+    }
+    if (mac.status === 'rejected' && !(mac.reason instanceof QmpCommandError)) throw mac.reason;
+    return { type: type.value, mac: mac.status === 'fulfilled' ? mac.value.toLowerCase() : undefined };
+  }
+
   async announceSelf(parameters: AnnounceParameters): Promise<void> {
     await this.client.execute('announce-self', { ...parameters }, { schema: EmptyReturnSchema });
   }

@@ -156,6 +156,18 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'qom-get of a NIC by its id: its type and the MAC it was given',
+    async run(target) {
+      const trace = new Trace();
+      const client = await (await target.start({ name: 'vm1', nics: [{ id: 'net0', mac: '52:54:00:AB:CD:01', netdev: 'none' }] })).connect();
+      await trace.step('qom-get net0 type', client.execute('qom-get', { path: '/machine/peripheral/net0', property: 'type' }));
+      await trace.step('qom-get net0 mac', client.execute('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
+      await trace.step('qom-get net0 nope', client.execute('qom-get', { path: '/machine/peripheral/net0', property: 'nope' }));
+      await trace.step('qom-get net1 mac', client.execute('qom-get', { path: '/machine/peripheral/net1', property: 'mac' }));
+      return trace;
+    },
+  },
+  {
     name: 'before-negotiation',
     async run(target) {
       const trace = new Trace();

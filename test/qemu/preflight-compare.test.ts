@@ -68,7 +68,7 @@ describeWithQemu('preflight refuses a destination that is not the source machine
       // source's events while nicmig holds its own monitor.
       const watch = path.join(scratch, '{host}-watch.qmp');
       lab = new QemuLab(
-        [{ name: 'vm1', memoryMiB: 64, machine: 'pc-q35-7.2', devices: [{ type: 'virtio-net', id: 'net0', mac: '52:54:00:12:34:56', netdev: 'user' }], qemuArgs: ['-qmp', `unix:${watch},server=on,wait=off`] }],
+        [{ name: 'vm1', memoryMiB: 64, machine: 'pc-q35-7.2', devices: [{ type: 'virtio-net', id: 'net0', mac: '52:54:00:12:34:56', netdev: { type: 'user' } }], qemuArgs: ['-qmp', `unix:${watch},server=on,wait=off`] }],
         'tcg',
         undefined,
         { a: binary, b: wrapper(binary, ['-device', 'virtio-rng-pci']) },
@@ -103,7 +103,7 @@ describeWithQemu('preflight refuses a destination that is not the source machine
       // hostB's QEMU drops virtio-net's option ROM (-global ... romfile=): one RAM block fewer
       // than the stream will name, and no ROM BAR on the NIC.
       lab = new QemuLab(
-        [{ name: 'vm1', memoryMiB: 64, machine: 'pc-q35-7.2', devices: [{ type: 'virtio-net', id: 'net0', mac: '52:54:00:12:34:56', netdev: 'user' }] }],
+        [{ name: 'vm1', memoryMiB: 64, machine: 'pc-q35-7.2', devices: [{ type: 'virtio-net', id: 'net0', mac: '52:54:00:12:34:56', netdev: { type: 'user' } }] }],
         'tcg',
         undefined,
         { a: binary, b: wrapper(binary, ['-global', 'virtio-net-pci.romfile=']) },

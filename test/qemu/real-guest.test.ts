@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { loadInventory } from '../../src/inventory/inventory.js';
-import { QemuHost, isAlive } from '../../src/hosts/qemu-host.js';
+import { isAlive } from '../../src/hosts/qemu-host.js';
+import { listJournals } from '../../src/migration/journal.js';
 import { runCli } from '../helpers/cli.js';
 import { GuestConsole, type GuestStatus } from '../helpers/guest/console.js';
 import { guestImage, type GuestImage } from '../helpers/guest/image.js';
@@ -13,10 +13,13 @@ import { netnsAvailable } from '../helpers/netns.js';
 import { describeWithQemu, qemuBinaries, type QemuBinary } from '../helpers/qemu.js';
 
 /**
- * A real Linux guest (Debian's kernel, busybox, our agent) migrated by the built CLI between
- * two hosts that are network namespaces, on QEMU 7.2, 10.0 and from 7.2 to 10.0, while a
- * prober sends it UDP at 1 kHz from a third namespace and its workload dirties memory. After
- * every migration the guest is asked from inside whether it kept running.
+ * A real Linux guest (Debian's kernel, busybox, our agent) started by `nicmig vm start` and
+ * migrated by the built CLI between two hosts that are network namespaces, on QEMU 7.2, 10.0
+ * and from 7.2 to 10.0, while a prober sends it UDP at 1 kHz from a third namespace and its
+ * workload dirties memory. Its NIC is the inventory's tap on each host's bridge: nicmig makes
+ * the destination's and deletes the source's. After every migration the guest is asked from
+ * inside whether it kept running; a last migration that times out and rolls back leaves it
+ * running where it was, and no tap on the host it did not reach.
  */
 
 jest.setTimeout(600_000);
@@ -24,6 +27,8 @@ jest.setTimeout(600_000);
 const PROBE_RATE_HZ = 1000;
 const DOWNTIME_LIMIT_MS = 50;
 const MAC = '52:54:00:c0:ff:ee';
+/** The guest's tap on each host: nicmig's default name, <vm>-<NIC id>. */
+const TAP = 'guest-net0';
 const UDP_PORT = 7;
 
 const canNetns = netnsAvailable();
@@ -79,20 +84,19 @@ describeWithQemu('a real Linux guest migrated by nicmig between network-namespac
       let fabric: GuestFabric;
       let guestConsole: GuestConsole;
       let configFile: string;
-      let hosts: Map<string, QemuHost>;
       let bootMs: number;
       let booted: GuestStatus;
 
       beforeAll(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-guest-${process.pid}-`));
-        fabric = new GuestFabric(['hostA', 'hostB']);
+        fabric = new GuestFabric(['hostA', 'hostB'], null);
         guestConsole = await GuestConsole.listen(path.join(dir, 'console.sock'));
         const spec = guestVmSpec({
           name: 'guest',
           image,
           address: `${GUEST_SUBNET_PREFIX}.10/24`,
           mac: MAC,
-          tap: fabric.tap,
+          bridge: 'br0',
           consoleArgs: guestConsole.qemuArgs(),
           dirtyMiBPerSecond: Number(process.env.NICMIG_GUEST_DIRTY_MIBS ?? dirtyMiBPerSecond),
           workingSetMiB: 32,
@@ -116,13 +120,10 @@ describeWithQemu('a real Linux guest migrated by nicmig between network-namespac
             vms: [spec],
           }),
         );
-        const inventory = loadInventory(configFile);
-        hosts = new Map([...inventory.hosts.values()].map((config) => [config.name, new QemuHost(config, inventory.vms)]));
-
         const ready = guestConsole.waitFor('ready', 120_000, 'guest agent ready (boot)');
         const started = performance.now();
-        const vm = await (hosts.get('hostA') as QemuHost).startVm('guest', { paused: false, incoming: false });
-        vm.monitor.client.destroy();
+        const start = await runCli(['vm', 'start', 'guest', '--on', 'hostA', '--config', configFile], { timeoutMs: 120_000 });
+        expect({ code: start.code, stderr: start.stderr }).toMatchObject({ code: 0 });
         await ready;
         bootMs = performance.now() - started;
         booted = await guestConsole.request('status');
@@ -173,6 +174,11 @@ describeWithQemu('a real Linux guest migrated by nicmig between network-namespac
           const deadline = Date.now() + 10_000;
           while (fabric.fabricPortOf(MAC) !== port && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
           expect(fabric.fabricPortOf(MAC)).toBe(port);
+          // nicmig made the destination's tap on its bridge and deleted the source's; QEMU announced.
+          expect(fabric.linkOn(destination, TAP)).toMatchObject({ kind: 'tun', tunType: 'tap', master: 'br0', up: true });
+          expect(fabric.linkOn(source as string, TAP)).toBeUndefined();
+          const [journal] = listJournals(path.join(dir, 'state', 'journal'), 'guest');
+          expect(journal?.records.filter((r) => r.event === 'announced').map((r) => r.data)).toEqual([expect.objectContaining({ by: 'qemu', nics: [{ id: 'net0', mac: MAC }] })]);
           // Some traffic after the move before the prober stops, so the gap is closed by replies.
           await new Promise((resolve) => setTimeout(resolve, 300));
           const probe = await prober.stop();
@@ -226,6 +232,19 @@ describeWithQemu('a real Linux guest migrated by nicmig between network-namespac
           expect(switchoverLost * probe.intervalMs).toBeLessThanOrEqual(allowedLossMs);
           previous = after;
         }
+
+        // A migration that cannot finish in time (256 MiB at 1 MiB/s, 1 s): rolled back, the
+        // guest runs on where it was, the other host keeps no tap.
+        const here = route[route.length - 1] as string;
+        const there = here === 'hostA' ? 'hostB' : 'hostA';
+        const failed = await runCli(['migrate', 'guest', there, '--config', configFile, '--json', '--bandwidth', '1MiB', '--timeout', '1'], { timeoutMs: 300_000 });
+        expect({ code: failed.code, status: (JSON.parse(failed.stdout || '{}') as { status?: string }).status, stderr: failed.stderr.slice(-2000) }).toMatchObject({ code: 12, status: 'rolled-back' });
+        expect(fabric.linkOn(there, TAP)).toBeUndefined();
+        expect(fabric.linkOn(here, TAP)).toMatchObject({ master: 'br0', up: true });
+        const afterRollback = await guestConsole.request('verify');
+        expect(afterRollback.boot).toBe(booted.boot);
+        expect(afterRollback.uptimeMs).toBeGreaterThan(previous.uptimeMs);
+        expect({ memory: afterRollback.memory, expected: afterRollback.expected }).toEqual({ memory: afterRollback.sum, expected: afterRollback.sum });
       });
     });
   });

@@ -135,7 +135,7 @@ describe('VF replay migration on the simulator', () => {
     await current.trafficFlowing(100);
     // hostB starts vm1 from an entry with one more NIC: an operator's differently configured host.
     const spec = current.inventory.vms.get('vm1') as VmSpec;
-    const other = new Map([['vm1', { ...spec, devices: [...spec.devices, { type: 'virtio-net' as const, id: 'net9', mac: '52:54:00:00:00:09', netdev: 'user' as const }] }]]);
+    const other = new Map([['vm1', { ...spec, devices: [...spec.devices, { type: 'virtio-net' as const, id: 'net9', mac: '52:54:00:00:00:09', netdev: { type: 'user' as const } }] }]]);
     const hosts = new Map(current.hosts).set('hostB', new SimulatedHost(current.inventory.hosts.get('hostB') as HostConfig, other));
     const events: MigrationEvent[] = [];
     const run = new Migration(

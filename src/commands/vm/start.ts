@@ -4,11 +4,12 @@ import { UsageError } from '../../errors.js';
 import { hostsFromInventory, whereVmRuns } from '../../hosts/hosts.js';
 import { loadInventory } from '../../inventory/inventory.js';
 import { PreflightError } from '../../migration/errors.js';
+import { networkReasons } from '../../migration/preflight.js';
 
 export default class VmStart extends BaseCommand<typeof VmStart> {
   static override summary = 'Start a VM from its inventory entry on a host, as a supervised process with nicmig\'s monitor.';
 
-  static override description = `Starts VM on HOST from the inventory's VM spec: a QEMU process (or a simulated one on a sim host) with its QMP monitor at <runDir>/<vm>.qmp and, for QEMU, its stderr in <runDir>/<vm>.log. Refused (exit 10, nothing started) when the VM already runs on any host of the inventory. Once started it can be migrated with \`nicmig migrate\` and stopped with \`nicmig vm stop\`.`;
+  static override description = `Starts VM on HOST from the inventory's VM spec: a QEMU process (or a simulated one on a sim host) with its QMP monitor at <runDir>/<vm>.qmp and, for QEMU, its stderr in <runDir>/<vm>.log. Refused (exit 10, nothing started) when the VM already runs on any host of the inventory, or when the host lacks a bridge its NICs need (or, for a bridge NIC, the bridge helper or its permission). The taps of its tap NICs are made and attached to their bridges before QEMU starts. Once started it can be migrated with \`nicmig migrate\` and stopped with \`nicmig vm stop\`.`;
 
   static override examples = ['<%= config.bin %> vm start vm1 --on hostA', '<%= config.bin %> vm start vm1 --on hostA --paused --json'];
 
@@ -34,6 +35,10 @@ export default class VmStart extends BaseCommand<typeof VmStart> {
     // One copy of a guest at a time, anywhere in the inventory.
     const running = await whereVmRuns(hosts, vm);
     if (running.length > 0) throw new PreflightError(running.map((r) => `VM '${vm}' already ${r.status === 'running' ? 'runs' : `is ${r.status}`} on ${r.host}`));
+    // Its NICs' bridges and the bridge helper, as a migration's preflight checks them on a destination.
+    const spec = inventory.vms.get(vm);
+    const reasons = spec ? networkReasons(spec, hostName, await host.facts()) : [];
+    if (reasons.length > 0) throw new PreflightError(reasons);
     const started = await host.startVm(vm, { paused: this.flags.paused, incoming: false });
     const status = (await started.monitor.queryStatus()).status;
     started.monitor.disconnect();

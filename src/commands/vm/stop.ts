@@ -9,7 +9,7 @@ import { PreflightError } from '../../migration/errors.js';
 export default class VmStop extends BaseCommand<typeof VmStop> {
   static override summary = 'Stop a VM: quit softly, then SIGTERM and SIGKILL, each bounded.';
 
-  static override description = `Stops VM wherever it runs (or on --on HOST): QMP quit with a 2 s deadline, then SIGTERM, then SIGKILL, and waits until the process is gone. A VM that is not running is not an error (exit 0, "not running"), so the command can be repeated. Refused (exit 10) while a \`nicmig migrate\` of the VM is under way: cancel it first.`;
+  static override description = `Stops VM wherever it runs (or on --on HOST): QMP quit with a 2 s deadline, then SIGTERM, then SIGKILL, and waits until the process is gone, then deletes the taps nicmig made for its tap NICs on that host. A VM that is not running is not an error (exit 0, "not running"), so the command can be repeated. Refused (exit 10) while a \`nicmig migrate\` of the VM is under way: cancel it first.`;
 
   static override examples = ['<%= config.bin %> vm stop vm1', '<%= config.bin %> vm stop vm1 --on hostB --json'];
 

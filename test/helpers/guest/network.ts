@@ -9,8 +9,9 @@ import readline from 'node:readline';
  *                                                               └── host B ns: br0 (192.0.2.2) ── tap (guest on B)
  *
  * Each host is a namespace with a Linux bridge; the guest's virtio-net is a tap on its host's
- * bridge (the same tap name on every host, since the VM's QEMU arguments are the same on both
- * sides); the host bridges join the fabric's bridge by veth pairs. The hosts' own addresses
+ * bridge, which nicmig makes and deletes (`netdev: {type: tap}`), or which the fabric makes on
+ * every host when given a name (the same on both sides, for a VM whose NIC is in qemuArgs);
+ * the host bridges join the fabric's bridge by veth pairs. The hosts' own addresses
  * (192.0.2.0/24, for the migration stream) and the guest's (198.51.100.0/24) share the fabric.
  * Names carry the process id and a random tag, so parallel runs never collide; `destroy()`
  * deletes the namespaces (and with them every link in them), also on process exit.
@@ -73,10 +74,10 @@ export class GuestFabric {
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
 
-  /** `tap` is the tap interface made on every host's bridge for the guest. */
+  /** `tap` is the tap interface made on every host's bridge for the guest; null: none (nicmig makes them). */
   constructor(
     hostNames: string[],
-    readonly tap = 'nmtap0',
+    readonly tap: string | null = 'nmtap0',
   ) {
     this.tag = `${process.pid.toString(36)}${crypto.randomBytes(2).toString('hex')}`;
     this.fabricNetns = `nicmig-${this.tag}-fabric`;
@@ -96,9 +97,11 @@ export class GuestFabric {
         ip('-n', host.netns, 'link', 'set', 'br0', 'up');
         this.link(host.netns, 'uplink', host.fabricPort);
         ip('-n', host.netns, 'link', 'set', 'uplink', 'master', 'br0');
-        ip('-n', host.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
-        ip('-n', host.netns, 'link', 'set', tap, 'master', 'br0');
-        ip('-n', host.netns, 'link', 'set', tap, 'up');
+        if (tap !== null) {
+          ip('-n', host.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+          ip('-n', host.netns, 'link', 'set', tap, 'master', 'br0');
+          ip('-n', host.netns, 'link', 'set', tap, 'up');
+        }
       }
       ip('netns', 'add', this.probeNetns);
       ip('-n', this.probeNetns, 'link', 'set', 'lo', 'up');
@@ -122,6 +125,27 @@ export class GuestFabric {
     const found = this.hosts.find((h) => h.name === name);
     if (!found) throw new Error(`no host ${name} in the fabric`);
     return found;
+  }
+
+  /** An interface in a host's namespace as `ip -d` shows it (kind, tap or tun, its bridge, up), or undefined when there is none. */
+  linkOn(hostName: string, ifname: string): { kind?: string; tunType?: string; master?: string; up: boolean } | undefined {
+    const out = spawnSync('ip', ['-n', this.host(hostName).netns, '-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
+    if (out.status !== 0) return undefined;
+    const [link] = JSON.parse(out.stdout) as { flags?: string[]; master?: string; linkinfo?: { info_kind?: string; info_data?: { type?: string } } }[];
+    if (!link) return undefined;
+    return { kind: link.linkinfo?.info_kind, tunType: link.linkinfo?.info_data?.type, master: link.master, up: (link.flags ?? []).includes('UP') };
+  }
+
+  /** Another Linux bridge in a host's namespace, up. */
+  addBridge(hostName: string, name: string): void {
+    ip('-n', this.host(hostName).netns, 'link', 'add', name, 'type', 'bridge');
+    ip('-n', this.host(hostName).netns, 'link', 'set', name, 'up');
+  }
+
+  /** The taps in a host's namespace, by name. */
+  tapsOn(hostName: string): string[] {
+    const out = execFileSync('ip', ['-n', this.host(hostName).netns, '-j', '-d', 'link', 'show', 'type', 'tun'], { encoding: 'utf8' });
+    return (JSON.parse(out) as { ifname: string }[]).map((link) => link.ifname);
   }
 
   /** The fabric bridge's port for a MAC address (learned entries only), or undefined. */

@@ -7,8 +7,8 @@ export interface GuestVmOptions {
   /** The guest's address with prefix, e.g. 198.51.100.10/24. */
   address: string;
   mac: string;
-  /** The tap interface on each host's bridge (GuestFabric.tap). */
-  tap: string;
+  /** The bridge on each host that nicmig attaches the NIC's tap to. */
+  bridge: string;
   /** QEMU arguments of the serial console (GuestConsole.qemuArgs()). */
   consoleArgs: string[];
   memoryMiB?: number;
@@ -22,8 +22,8 @@ export interface GuestVmOptions {
 
 /**
  * The inventory entry of a real guest: Debian's kernel booted directly under TCG (KVM here
- * cannot boot a kernel), its virtio-net on a tap, the serial console on the test's socket.
- * The NIC is written in qemuArgs, as an operator would for a backend nicmig does not model.
+ * cannot boot a kernel), its virtio-net on a tap that nicmig makes on each host's bridge
+ * (`netdev: {type: tap}`, named vm-net0), the serial console on the test's socket.
  */
 export function guestVmSpec(options: GuestVmOptions): Partial<VmSpec> & { name: string; memoryMiB: number } {
   const append = [
@@ -40,6 +40,7 @@ export function guestVmSpec(options: GuestVmOptions): Partial<VmSpec> & { name: 
     machine: options.machine ?? 'pc-q35-7.2',
     memoryMiB: options.memoryMiB ?? 256,
     vcpus: 1,
+    devices: [{ type: 'virtio-net', id: 'net0', mac: options.mac, netdev: { type: 'tap', bridge: options.bridge } }],
     qemuArgs: [
       '-kernel',
       options.image.kernel,
@@ -47,10 +48,6 @@ export function guestVmSpec(options: GuestVmOptions): Partial<VmSpec> & { name: 
       options.image.initrd,
       '-append',
       append,
-      '-netdev',
-      `tap,id=n0,ifname=${options.tap},script=no,downscript=no`,
-      '-device',
-      `virtio-net-pci,netdev=n0,mac=${options.mac}`,
       ...options.consoleArgs,
     ],
   };

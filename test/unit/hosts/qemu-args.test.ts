@@ -25,3 +25,31 @@ describe('the QEMU command line of a VM spec', () => {
     expect(qemuArguments(spec, launch)).toContain('-daemonize');
   });
 });
+
+describe('the command line of a virtio-net NIC, by its backend', () => {
+  const nic = (netdev: unknown) =>
+    VmSpecSchema.parse({ name: 'vm1', memoryMiB: 64, devices: [{ type: 'virtio-net', id: 'net0', mac: '52:54:00:12:34:56', netdev }] });
+  const netdevOf = (args: string[]) => args[args.indexOf('-netdev') + 1];
+  const deviceOf = (args: string[]) => args.find((arg) => arg.startsWith('virtio-net-pci'));
+
+  it('user and none, as before', () => {
+    expect(netdevOf(qemuArguments(nic('user'), launch))).toBe('user,id=net0-backend');
+    expect(deviceOf(qemuArguments(nic('user'), launch))).toBe('virtio-net-pci,id=net0,netdev=net0-backend,mac=52:54:00:12:34:56');
+    expect(qemuArguments(nic('none'), launch)).not.toContain('-netdev');
+    expect(deviceOf(qemuArguments(nic('none'), launch))).toBe('virtio-net-pci,id=net0,mac=52:54:00:12:34:56');
+  });
+
+  it('a tap, opened by its name on this host, never configured by QEMU', () => {
+    expect(netdevOf(qemuArguments(nic({ type: 'tap', bridge: 'br0' }), launch))).toBe('tap,id=net0-backend,ifname=vm1-net0,script=no,downscript=no');
+    expect(netdevOf(qemuArguments(nic({ type: 'tap', ifname: 't{vm}-{host}', bridge: 'br0' }), launch))).toBe('tap,id=net0-backend,ifname=tvm1-hostB,script=no,downscript=no');
+    expect(deviceOf(qemuArguments(nic({ type: 'tap', bridge: 'br0' }), launch))).toBe('virtio-net-pci,id=net0,netdev=net0-backend,mac=52:54:00:12:34:56');
+  });
+
+  it("a bridge through the host's helper, a comma in its path doubled; QEMU's own helper when none is known", () => {
+    expect(netdevOf(qemuArguments(nic({ type: 'bridge', br: 'br0' }), { ...launch, bridgeHelper: '/usr/lib/qemu/qemu-bridge-helper' }))).toBe(
+      'bridge,id=net0-backend,br=br0,helper=/usr/lib/qemu/qemu-bridge-helper',
+    );
+    expect(netdevOf(qemuArguments(nic({ type: 'bridge', br: 'br0' }), { ...launch, bridgeHelper: '/opt/a,b/helper' }))).toBe('bridge,id=net0-backend,br=br0,helper=/opt/a,,b/helper');
+    expect(netdevOf(qemuArguments(nic({ type: 'bridge', br: 'br0' }), launch))).toBe('bridge,id=net0-backend,br=br0');
+  });
+});

@@ -55,7 +55,7 @@ describe('inventory: unknown keys', () => {
 
   it('lists the known keys when nothing is close', () => {
     const error = failure([...HOSTS.slice(0, 2), '    color: blue', ''].join('\n').replace('{runDir: /run/a}', '\n    runDir: /run/a'));
-    expect(error.message).toMatch(/unknown key 'color' in hosts\.hostA \(known keys: kind, migrationAddress, runDir, qemuBinary, accel, netns\)/);
+    expect(error.message).toMatch(/unknown key 'color' in hosts\.hostA \(known keys: kind, migrationAddress, runDir, qemuBinary, accel, netns, bridgeHelper\)/);
   });
 
   it('accepts every key the documentation shows', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { VmSpecSchema } from '../../../src/inventory/vm-spec.js';
-import { destinationReasons } from '../../../src/migration/preflight.js';
+import { bridgeAclRefusal, destinationReasons, networkReasons, sourceNicReasons } from '../../../src/migration/preflight.js';
 import type { HostFacts } from '../../../src/migration/ports.js';
 
 const spec = VmSpecSchema.parse({
@@ -45,5 +45,79 @@ describe('destination preflight', () => {
       "the source runs machine type 'pc-q35-7.2' (inventory: 'q35'); the QEMU on hostB does not offer it (it offers pc-q35-10.0, pc-q35-9.2)",
     ]);
     expect(destinationReasons(plain, 'hostB', { ...facts, machines: [...(facts.machines as string[]), 'pc-q35-7.2'] }, 'pc-q35-7.2')).toEqual([]);
+  });
+});
+
+describe('preflight of the NICs', () => {
+  const nics = VmSpecSchema.parse({
+    name: 'vm1',
+    memoryMiB: 64,
+    devices: [
+      { type: 'virtio-net', id: 'net0', mac: '52:54:00:00:00:01', netdev: { type: 'tap', bridge: 'br0' } },
+      { type: 'virtio-net', id: 'net1', mac: '52:54:00:00:00:02', netdev: { type: 'bridge', br: 'br1' } },
+      { type: 'virtio-net', id: 'net2', mac: '52:54:00:00:00:03', netdev: 'user' },
+    ],
+  });
+  const acl = { file: '/etc/qemu/bridge.conf', allowAll: false, denyAll: false, allow: ['br1'], deny: [] };
+  const helper = { path: '/usr/lib/qemu/qemu-bridge-helper', problems: [], acl };
+  const facts: HostFacts = { memoryAvailableMiB: null, machines: null, pfs: null, bridges: ['br0', 'br1'], bridgeHelper: helper };
+
+  it('has nothing to say when the bridges are there and the helper may use its bridge', () => {
+    expect(networkReasons(nics, 'hostB', facts)).toEqual([]);
+    expect(destinationReasons(nics, 'hostB', facts)).toEqual([]);
+  });
+
+  it('names the host and the bridge that is missing, and what the host has', () => {
+    expect(destinationReasons(nics, 'hostB', { ...facts, bridges: ['virbr0'] })).toEqual([
+      "hostB has no bridge br0 (NIC net0 of 'vm1'; it has virbr0)",
+      "hostB has no bridge br1 (NIC net1 of 'vm1'; it has virbr0)",
+    ]);
+    expect(networkReasons(nics, 'hostB', { ...facts, bridges: [] })[0]).toBe("hostB has no bridge br0 (NIC net0 of 'vm1'; it has no bridge)");
+  });
+
+  it('refuses a bridge NIC where the helper is missing or its ACL does not allow the bridge, without touching the ACL', () => {
+    expect(networkReasons(nics, 'hostB', { ...facts, bridgeHelper: { path: null, problems: ['no qemu-bridge-helper (looked in /usr/lib/qemu/qemu-bridge-helper)'], acl: null } })).toEqual([
+      "the bridge helper on hostB: no qemu-bridge-helper (looked in /usr/lib/qemu/qemu-bridge-helper) (NIC net1 of 'vm1'; inventory hosts.hostB.bridgeHelper)",
+    ]);
+    expect(networkReasons(nics, 'hostB', { ...facts, bridgeHelper: { ...helper, acl: { ...acl, allow: ['br9'] } } })).toEqual([
+      "the bridge helper on hostB may not use bridge br1 (NIC net1 of 'vm1'): /etc/qemu/bridge.conf has no 'allow br1' (nor 'allow all'); the operator adds it there",
+    ]);
+  });
+
+  it('says nothing where the host cannot tell (a simulated host)', () => {
+    expect(networkReasons(nics, 'hostB', { memoryAvailableMiB: null, machines: null, pfs: null })).toEqual([]);
+    expect(networkReasons(nics, 'hostB', { ...facts, bridges: null, bridgeHelper: null })).toEqual([]);
+  });
+
+  it("the helper's ACL: allowed by name or by all; any deny wins", () => {
+    expect(bridgeAclRefusal({ ...acl, allow: ['br0'] }, 'br0')).toBeUndefined();
+    expect(bridgeAclRefusal({ ...acl, allow: [], allowAll: true }, 'br0')).toBeUndefined();
+    expect(bridgeAclRefusal({ ...acl, allowAll: true, deny: ['br0'] }, 'br0')).toBe("/etc/qemu/bridge.conf says 'deny br0'");
+    expect(bridgeAclRefusal({ ...acl, allow: ['br0'], denyAll: true }, 'br0')).toBe("/etc/qemu/bridge.conf says 'deny all'");
+    expect(bridgeAclRefusal({ ...acl, allow: [] }, 'br0')).toMatch(/has no 'allow br0'/);
+  });
+
+  it("compares the source's NICs with the inventory's: present by id, a NIC, the MAC", () => {
+    const found = new Map([
+      ['net0', { type: 'virtio-net-pci', mac: '52:54:00:00:00:01' }],
+      ['net1', { type: 'virtio-net-pci', mac: '52:54:00:00:00:02' }],
+      ['net2', { type: 'virtio-net-pci', mac: '52:54:00:00:00:03' }],
+    ]);
+    expect(sourceNicReasons(nics, 'hostA', found)).toEqual([]);
+    expect(
+      sourceNicReasons(
+        nics,
+        'hostA',
+        new Map([
+          ['net0', { type: 'virtio-net-pci', mac: '52:54:00:00:00:99' }],
+          ['net1', { type: 'e1000', mac: '52:54:00:00:00:02' }],
+          ['net2', undefined],
+        ]),
+      ),
+    ).toEqual([
+      'NIC net0 of the source QEMU on hostA has MAC 52:54:00:00:00:99; the inventory says 52:54:00:00:00:01',
+      "device 'net1' of the source QEMU on hostA is a e1000, not a virtio-net NIC (the inventory's NIC net1 (52:54:00:00:00:02) of 'vm1')",
+      "the source QEMU on hostA has no device 'net2' (the inventory's NIC net2 (52:54:00:00:00:03) of 'vm1'): it must run with id=net2",
+    ]);
   });
 });
