@@ -253,6 +253,9 @@ export class QemuHost implements HostHandle {
     await monitor
       .quitAndWait({ quitTimeoutMs: 2000, kill: async () => ((killed = true), pid === undefined ? undefined : await stopProcess(pid)) })
       .catch(() => monitor.disconnect());
+    // QEMU closes its monitor before its process has exited (a loaded host shows the gap):
+    // a QEMU that quit gets up to 3 s to be gone before it counts as one that had to be killed.
+    if (pid !== undefined && !killed) await waitForExit(pid, 3000);
     if (pid !== undefined && isAlive(pid)) {
       killed = true;
       await stopProcess(pid);
@@ -348,6 +351,13 @@ async function destroyProcess(monitor: QemuMonitor, pid: number, files: string[]
   await monitor.quitAndWait({ quitTimeoutMs: 2000, kill: () => stopProcess(pid) }).catch(() => monitor.disconnect());
   await stopProcess(pid);
   for (const file of files) fs.rmSync(file, { force: true });
+}
+
+/** Waits up to `ms` for the process to be gone; true when it is. */
+async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+  return !isAlive(pid);
 }
 
 /** SIGTERM, up to 2 s to exit, then SIGKILL, up to 3 s more; throws if the process stays. */
