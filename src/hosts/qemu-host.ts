@@ -183,9 +183,17 @@ export class QemuHost implements HostHandle {
     // A QEMU that does not greet (stopped, hung) is stopped by its pid.
     const monitor = await this.connectVm(vm).catch(() => undefined);
     const pid = readPid(this.pidFile(vm));
+    // A QEMU that was killed, or had to be, leaves its socket and pid file: they go too.
+    const removeFiles = () => {
+      for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    };
     if (!monitor) {
-      if (pid === undefined || !isAlive(pid)) return 'not-running';
+      if (pid === undefined || !isAlive(pid)) {
+        removeFiles();
+        return 'not-running';
+      }
       await stopProcess(pid);
+      removeFiles();
       return 'killed';
     }
     let killed = false;
@@ -196,7 +204,7 @@ export class QemuHost implements HostHandle {
       killed = true;
       await stopProcess(pid);
     }
-    for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    removeFiles();
     return killed ? 'killed' : 'quit';
   }
 
