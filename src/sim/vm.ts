@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import type { MigrationStatus, RunState } from '../qmp/schemas.js';
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import type { SimDevice, SimDeviceContext } from './device.js';
@@ -8,6 +9,7 @@ import { eventTimestamp, type QmpGreetingVersion, type SimEvent } from './qmp-se
 import { GuestRam } from './ram.js';
 import type { IncomingMigration } from './stream/destination.js';
 import type { OutgoingMigration } from './stream/source.js';
+import type { MigrationTarget } from './stream/uri.js';
 import { registerStockCommands } from './vm-commands.js';
 import { CpuWorkload } from './workload.js';
 
@@ -35,6 +37,8 @@ export interface SimVmOptions {
   log?: (message: string) => void;
   /** `-machine`: an alias (`q35`, `pc`) resolves to this QEMU version's type, as QEMU does. */
   machine?: string;
+  /** How an outgoing migration stream reaches its target (a MigrationLink); a direct connect by default. */
+  connectMigration?: (target: MigrationTarget) => Promise<net.Socket>;
 }
 
 /** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
@@ -76,8 +80,10 @@ export class SimVm {
   private resolveExited!: (exit: SimVmExit) => void;
   private exitValue: SimVmExit | undefined;
   readonly log: (message: string) => void;
+  readonly connectMigration: ((target: MigrationTarget) => Promise<net.Socket>) | undefined;
 
   constructor(options: SimVmOptions) {
+    this.connectMigration = options.connectMigration;
     this.name = options.name;
     this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
     this.log = options.log ?? (() => undefined);
