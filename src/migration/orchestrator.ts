@@ -580,10 +580,19 @@ export class Migration {
     // VF was quiesced on the source but never replayed.
     journal.appendAll([['switchover', {}], ...this.strategy.switchoverRecords.map((event) => [event, {}] as const)]);
     const deadline = performance.now() + this.options.stepTimeoutMs;
-    const [sourceStatus, destinationStatus] = await Promise.all([
+    const ends = await Promise.allSettled([
       this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
       this.migrationEnd('destination', prepared.destinationEvents, deadline),
     ]);
+    const unfinished = ends.flatMap((end, index) => (end.status === 'rejected' && end.reason instanceof StreamNotFinished ? [index === 0 ? 'source' : 'destination'] : []));
+    if (unfinished.length > 0) {
+      // Each side that did not finish is named: which one is stuck cannot be told from here.
+      const sides = unfinished.map((side) => `the ${side} (${this.request.vm} on ${side === 'source' ? this.sourceHostName : this.request.to})`).join(' and ');
+      throw new MigrationError('failed', 'switchover', `${sides} did not finish the stream within ${this.options.stepTimeoutMs} ms of switchover`);
+    }
+    const failed = ends.find((end): end is PromiseRejectedResult => end.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [sourceStatus, destinationStatus] = ends.map((end) => (end as PromiseFulfilledResult<string>).value);
     if (sourceStatus !== 'completed' || destinationStatus !== 'completed') {
       const info = await source.queryMigrate().catch(() => undefined);
       throw new MigrationError(
@@ -623,10 +632,7 @@ export class Migration {
   private async migrationEnd(side: 'source' | 'destination', listener: QmpEventListener, deadline: number): Promise<string> {
     for (;;) {
       const left = deadline - performance.now();
-      if (left <= 0) {
-        const host = side === 'destination' ? this.request.to : this.sourceHostName;
-        throw new MigrationError('failed', 'switchover', `the ${side} (${this.request.vm} on ${host}) did not finish the stream within ${this.options.stepTimeoutMs} ms of switchover`);
-      }
+      if (left <= 0) throw new StreamNotFinished(side);
       const event = await this.nextEvent(side, listener, left);
       if (!event) continue;
       const status = String(event.data?.status);
@@ -883,6 +889,13 @@ export class Migration {
         },
       );
     });
+  }
+}
+
+/** A side's stream did not end by the switchover's deadline (switchover() words the error). */
+class StreamNotFinished extends Error {
+  constructor(readonly side: 'source' | 'destination') {
+    super(`the ${side} did not finish the stream`);
   }
 }
 
