@@ -242,9 +242,14 @@ export class QemuHost implements HostHandle {
     // A QEMU that does not greet (stopped, hung) is stopped by its pid.
     const monitor = await this.connectVm(vm).catch(() => undefined);
     const pid = readPid(this.pidFile(vm));
+    // A QEMU that was killed, or had to be, leaves its socket and pid file: they go too.
+    const removeFiles = () => {
+      for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    };
     if (!monitor) {
       const running = pid !== undefined && isAlive(pid);
       if (running) await stopProcess(pid);
+      removeFiles();
       // Its taps go once it is gone, also those a QEMU that died left behind.
       await this.network.removeTaps(vm);
       return running ? 'killed' : 'not-running';
@@ -260,7 +265,7 @@ export class QemuHost implements HostHandle {
       killed = true;
       await stopProcess(pid);
     }
-    for (const file of [this.qmpPath(vm), this.pidFile(vm)]) fs.rmSync(file, { force: true });
+    removeFiles();
     await this.network.removeTaps(vm);
     return killed ? 'killed' : 'quit';
   }

@@ -81,7 +81,7 @@ export class SimulatedHost implements HostHandle {
       return {
         monitor,
         endpoint: `unix:${info.qmp}`,
-        destroy: () => this.destroyVm(vm, monitor),
+        destroy: () => this.destroyVm(vm, monitor).then(() => undefined),
       };
     } finally {
       control.close();
@@ -89,17 +89,21 @@ export class SimulatedHost implements HostHandle {
   }
 
   /**
-   * Ends a VM this handle started, each step bounded: `quit` (2 s); if the host process is
-   * stopped (SIGSTOP), SIGCONT so that it reads the quit already sent (2 s); if the host
-   * process still does not let go and holds no other VM, it is the VM's process: SIGTERM
-   * (2 s), then SIGKILL (3 s). A hung host that runs other VMs is left alone, and said so.
+   * Ends a VM this handle started, each step bounded: `quit` (2 s); if the monitor left a
+   * command unanswered (so the quit waits behind it), `quit` over a new connection (2 s); if
+   * the host process is stopped (SIGSTOP), SIGCONT so that it reads the quit already sent
+   * (2 s); if the host process still does not let go and holds no other VM, it is the VM's
+   * process: SIGTERM (2 s), then SIGKILL (3 s). A hung host that runs other VMs is left
+   * alone, and said so.
    */
-  private async destroyVm(vm: string, monitor: QemuMonitor): Promise<void> {
-    const quit = await monitor.quitAndWait({ quitTimeoutMs: QUIT_TIMEOUT_MS }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
-    if (!quit) return this.waitUntilUnlisted(vm);
+  private async destroyVm(vm: string, monitor: QemuMonitor): Promise<'quit' | 'killed'> {
+    const quitOver = (held: QemuMonitor) =>
+      held.quitAndWait({ quitTimeoutMs: QUIT_TIMEOUT_MS }).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    let quit = monitor.unresponsive ? new Error(`${monitor.peerName} left a command unanswered`) : await quitOver(monitor);
+    if (!quit) return this.waitUntilUnlisted(vm).then(() => 'quit');
     let manifest: HostManifest;
     try {
       manifest = readHostManifest(this.config.runDir);
@@ -108,6 +112,18 @@ export class SimulatedHost implements HostHandle {
       throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} did not quit (${quit.message}) and the host's manifest cannot be read`, { cause: quit });
     }
     const pid = manifest.pid;
+    if (processState(pid) !== 'stopped' && (monitor.unresponsive || !monitor.isOpen)) {
+      // The connection is stuck (or gone), not the host: a new one is served.
+      monitor.disconnect();
+      const fresh = await this.connectVm(vm).catch((error: unknown) => error as Error);
+      if (fresh === undefined) return this.waitUntilUnlisted(vm).then(() => 'quit');
+      if (!(fresh instanceof Error)) {
+        const again = await quitOver(fresh);
+        if (!again) return this.waitUntilUnlisted(vm).then(() => 'quit');
+        fresh.disconnect();
+        quit = again;
+      }
+    }
     if (pid === process.pid) {
       // A host in this very process (the demo, tests): nothing to signal.
       monitor.disconnect();
@@ -115,7 +131,7 @@ export class SimulatedHost implements HostHandle {
     }
     if (processState(pid) === 'stopped') {
       signal(pid, 'SIGCONT');
-      if (await settlesWithin(monitor.closed, QUIT_TIMEOUT_MS)) return this.waitUntilUnlisted(vm);
+      if (await settlesWithin(monitor.closed, QUIT_TIMEOUT_MS)) return this.waitUntilUnlisted(vm).then(() => 'quit');
     }
     monitor.disconnect();
     const others = manifest.vms.filter((entry) => entry.name !== vm).map((entry) => entry.name);
@@ -123,12 +139,13 @@ export class SimulatedHost implements HostHandle {
       throw new SimError('SIM_HOST_FAILED', `${vm} on ${this.name} did not quit (${quit.message}); the simulated host process ${pid} also runs ${others.join(', ')}, so it was not killed: stop it by hand`, { cause: quit });
     }
     for (const [name, graceMs] of [['SIGTERM', 2000], ['SIGKILL', 3000]] as const) {
-      if (!pidAlive(pid)) return;
+      if (!pidAlive(pid)) return 'killed';
       signal(pid, name);
       const deadline = Date.now() + graceMs;
       while (pidAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     }
     if (pidAlive(pid)) throw new SimError('SIM_HOST_FAILED', `the simulated host process ${pid} of ${this.name} survived SIGKILL`);
+    return 'killed';
   }
 
   /** The monitor closes before the host has let the VM go: wait (2 s) until its manifest no longer lists it. */
@@ -147,11 +164,11 @@ export class SimulatedHost implements HostHandle {
     }
   }
 
+  /** Soft, then hard, as a VM this handle started (destroyVm): quit, a new connection's quit, SIGCONT, signals. */
   async stopVm(vm: string): Promise<'quit' | 'killed' | 'not-running'> {
     const monitor = await this.connectVm(vm);
     if (!monitor) return 'not-running';
-    await monitor.quitAndWait({ quitTimeoutMs: 2000 });
-    return 'quit';
+    return this.destroyVm(vm, monitor);
   }
 
   startIncoming(vm: string, options: IncomingOptions = {}): Promise<StartedVm> {

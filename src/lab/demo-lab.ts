@@ -6,9 +6,11 @@ import { hostsFromInventory } from '../hosts/hosts.js';
 import type { HostHandle } from '../migration/ports.js';
 import { SimHost } from '../sim/host.js';
 import { createI40evfDevice, I40evfDevice, pfFacts, SimPf, type PfLimits } from '../sim/i40e/index.js';
+import { MigrationLink } from '../sim/network/migration-link.js';
 import { LearningSwitch } from '../sim/network/switch.js';
 import { TrafficGenerator, type TrafficReport } from '../sim/network/traffic.js';
 import type { GuestDriverOptions } from '../sim/i40e/guest-driver.js';
+import type { MigrationTarget } from '../sim/stream/uri.js';
 import type { SimVm } from '../sim/vm.js';
 
 export interface DemoLabOptions {
@@ -22,6 +24,8 @@ export interface DemoLabOptions {
   vfs?: number;
   /** PF limits per host (e.g. an older kernel on hostB). */
   limits?: Partial<Record<'hostA' | 'hostB', Partial<PfLimits>>>;
+  /** Route the migration streams through a MigrationLink (`lab.link`) that tests can take down. Default false. */
+  migrationLink?: boolean;
   /** The simulated guest's iavf driver (ring length, queue pairs); the driver's defaults when absent. */
   guest?: GuestDriverOptions;
   log?: (message: string) => void;
@@ -79,11 +83,14 @@ export class DemoLab {
   readonly simHosts = new Map<string, SimHost>();
   readonly pfs = new Map<string, SimPf>();
   readonly fabric = new LearningSwitch();
+  /** With `migrationLink`: the path the migration streams between the hosts take (tests take it down). */
+  readonly link: MigrationLink | undefined;
   readonly traffic = new TrafficGenerator();
   private readonly ownsDir: boolean;
 
-  private constructor(dir: string, ownsDir: boolean, inventory: Inventory) {
+  private constructor(dir: string, ownsDir: boolean, inventory: Inventory, link: MigrationLink | undefined) {
     this.dir = dir;
+    this.link = link;
     this.ownsDir = ownsDir;
     this.inventory = inventory;
     this.hosts = hostsFromInventory(inventory);
@@ -113,7 +120,8 @@ export class DemoLab {
     ].join('\n');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(configFile, text);
-    const lab = new DemoLab(dir, ownsDir, parseInventory(text, configFile));
+    const lab = new DemoLab(dir, ownsDir, parseInventory(text, configFile), options.migrationLink ? new MigrationLink() : undefined);
+    const link = lab.link;
     try {
       for (const [index, name] of HOSTS.entries()) {
         // VSI ids differ per host, as on real PFs.
@@ -127,6 +135,7 @@ export class DemoLab {
           log: options.log,
           deviceFactory: (device, vm) => (device.type === 'vfio-i40evf' ? createI40evfDevice(device, new Map([[pf.name, pf]]), { vm, ...(options.guest ? { guest: options.guest } : {}) }) : undefined),
           pfFacts: () => [pfFacts(pf)],
+          ...(link ? { connectMigration: (target: MigrationTarget) => link.connect(target) } : {}),
         });
         await host.start();
         lab.simHosts.set(name, host);
@@ -177,6 +186,7 @@ export class DemoLab {
   async close(): Promise<void> {
     this.traffic.stop();
     this.traffic.close();
+    this.link?.close();
     for (const host of [...this.simHosts.values()]) await host.stop().catch(() => undefined);
     this.simHosts.clear();
     for (const pf of this.pfs.values()) await Promise.resolve(pf.disconnect?.()).catch(() => undefined);

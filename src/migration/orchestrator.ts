@@ -223,6 +223,7 @@ export class Migration {
     const closers: (() => void)[] = [];
     const ledger: RollbackLedger = { migrateIssued: false };
     let session: Session | undefined;
+    let prepared: Prepared | undefined;
     let resumed = false;
     const cleanupWarnings: string[] = [];
     try {
@@ -234,16 +235,17 @@ export class Migration {
       session = this.openJournal(checked);
       const { journal } = session;
       closers.push(() => journal.close());
-      const prepared = await this.step('prepare', () => this.prepare(session as Session, ledger));
-      closers.push(() => prepared.destinationEvents.close(), () => prepared.destination.monitor.disconnect());
-      const atSwitchover = await this.step('precopy', () => this.precopy(session as Session, prepared, ledger));
+      const ready = await this.step('prepare', () => this.prepare(session as Session, ledger));
+      prepared = ready;
+      closers.push(() => ready.destinationEvents.close(), () => ready.destination.monitor.disconnect());
+      const atSwitchover = await this.step('precopy', () => this.precopy(session as Session, ready, ledger));
       closers.push(() => atSwitchover.sourceEvents.close());
-      await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
-      const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger, cleanupWarnings));
+      await this.step('switchover', () => this.switchover(session as Session, ready, atSwitchover), { faultHookFired: true });
+      const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(ready.destination.monitor)) : this.skip('replay');
+      await this.step('resume', () => this.resume(session as Session, ready, replay, () => (resumed = true), ledger, cleanupWarnings));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
-      await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
+      await this.step('cleanup', () => this.cleanup(session as Session, ready, cleanupWarnings));
       const result = this.migratedResult(session, completedInfo, replay, cleanupWarnings, atSwitchover.downtimeSteps);
       // The timings go in the journal: the next migration to this host measures its overhead from them.
       this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings, downtimeMs: result.downtimeMs, measuredDowntimeMs: result.measuredDowntimeMs });
@@ -254,6 +256,11 @@ export class Migration {
         // After cont nothing rolls back: the guest runs on the destination.
         cleanupWarnings.push(failure.message);
         this.recordAfterResume(session, cleanupWarnings, 'cleanup-failed', { error: failure.toJSON() });
+        // The source still goes (invariant 3): a failed announce must not leave it behind.
+        if (prepared && this.phase !== 'cleanup') {
+          const ready = prepared;
+          await this.step('cleanup', () => this.cleanup(session as Session, ready, cleanupWarnings)).catch((cleanupError: unknown) => cleanupWarnings.push((cleanupError as Error).message));
+        }
         this.recordAfterResume(session, cleanupWarnings, 'finished', { cleanupWarnings });
         return this.migratedResult(session, null, undefined, cleanupWarnings);
       }
@@ -325,6 +332,8 @@ export class Migration {
       throw new PreflightError([`VM '${vm}' already runs on ${to}`]);
     }
     this.sourceHostName = only.host.name;
+    // Every reply is awaited for one step deadline at most (a QEMU stuck on a command).
+    only.monitor.setCommandTimeout(this.options.stepTimeoutMs);
     return { source: only.monitor, sourceHost: only.host, destinationHost };
   }
 
@@ -420,6 +429,7 @@ export class Migration {
     ledger.destination = started;
     journal.append('destination-started', { host: host.name, endpoint: started.endpoint, pid: started.pid });
     const destination = started.monitor;
+    destination.setCommandTimeout(this.options.stepTimeoutMs);
     const status = await destination.queryStatus();
     if (status.status !== 'inmigrate') {
       throw new MigrationError('failed', 'prepare', `destination VM on ${host.name} is ${status.status}, expected inmigrate`);
@@ -489,7 +499,6 @@ export class Migration {
     ladder: readonly number[],
     downtimeSteps: DowntimeStep[],
   ): Promise<void> {
-
     const samples: ProgressSample[] = [];
     let forced = false;
     for (;;) {
@@ -507,8 +516,17 @@ export class Migration {
       }
       if (event) continue;
       const info = await source.queryMigrate();
-      const sample = sampleFrom(info, performance.now() - migrateStarted);
-      if (!sample) continue;
+      const elapsedMs = performance.now() - migrateStarted;
+      const sample = sampleFrom(info, elapsedMs);
+      if (!sample) {
+        // No RAM figures yet (QEMU still in setup: its connect to the destination has not
+        // gone through). The pre-copy deadline holds here too, or an unreachable destination
+        // would be waited for as long as TCP retries a connect.
+        if (elapsedMs >= this.options.timeoutMs) {
+          throw new MigrationError('timed-out', 'precopy', `the stream did not start within ${Math.round(this.options.timeoutMs / 1000)} s of migrate (the source is still in ${info.status ?? 'no'} status: is ${this.request.to} reachable from the source?)`);
+        }
+        continue;
+      }
       samples.push(sample);
       this.deps.onEvent({
         type: 'progress',
@@ -584,9 +602,16 @@ export class Migration {
     return { sent, disarm: () => stop() };
   }
 
-  /** One pipelined batch: the strategy's quiesce/capture commands, migrate-continue right behind. */
-  private sendSwitchover(source: QemuMonitor): Promise<unknown> {
-    return Promise.all([this.strategy.atSwitchover(source), source.migrateContinue('pre-switchover')]);
+  /**
+   * One pipelined batch: the strategy's quiesce/capture commands, migrate-continue right
+   * behind. A failure is the first command's in send order: when one gets no reply, those
+   * behind it time out with it, and the one QEMU is stuck on is what the operator needs.
+   */
+  private async sendSwitchover(source: QemuMonitor): Promise<unknown> {
+    const results = await Promise.allSettled([this.strategy.atSwitchover(source), source.migrateContinue('pre-switchover')]);
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results;
   }
 
   private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<void> {
@@ -596,10 +621,19 @@ export class Migration {
     // VF was quiesced on the source but never replayed.
     journal.appendAll([['switchover', {}], ...this.strategy.switchoverRecords.map((event) => [event, {}] as const)]);
     const deadline = performance.now() + this.options.stepTimeoutMs;
-    const [sourceStatus, destinationStatus] = await Promise.all([
+    const ends = await Promise.allSettled([
       this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
       this.migrationEnd('destination', prepared.destinationEvents, deadline),
     ]);
+    const unfinished = ends.flatMap((end, index) => (end.status === 'rejected' && end.reason instanceof StreamNotFinished ? [index === 0 ? 'source' : 'destination'] : []));
+    if (unfinished.length > 0) {
+      // Each side that did not finish is named: which one is stuck cannot be told from here.
+      const sides = unfinished.map((side) => `the ${side} (${this.request.vm} on ${side === 'source' ? this.sourceHostName : this.request.to})`).join(' and ');
+      throw new MigrationError('failed', 'switchover', `${sides} did not finish the stream within ${this.options.stepTimeoutMs} ms of switchover`);
+    }
+    const failed = ends.find((end): end is PromiseRejectedResult => end.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [sourceStatus, destinationStatus] = ends.map((end) => (end as PromiseFulfilledResult<string>).value);
     if (sourceStatus !== 'completed' || destinationStatus !== 'completed') {
       const info = await source.queryMigrate().catch(() => undefined);
       throw new MigrationError(
@@ -639,7 +673,7 @@ export class Migration {
   private async migrationEnd(side: 'source' | 'destination', listener: QmpEventListener, deadline: number): Promise<string> {
     for (;;) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new MigrationError('failed', 'switchover', `the ${side} did not finish the stream within ${this.options.stepTimeoutMs} ms of switchover`);
+      if (left <= 0) throw new StreamNotFinished(side);
       const event = await this.nextEvent(side, listener, left);
       if (!event) continue;
       const status = String(event.data?.status);
@@ -707,10 +741,27 @@ export class Migration {
 
   private async cleanup(session: Session, prepared: Prepared, warnings: string[]): Promise<void> {
     const { source, sourceHost, destinationHost } = session;
-    const released = await retry(3, async () => this.strategy.cleanupSource(source));
-    if (released) this.recordAfterResume(session, warnings, 'source-vf-reset');
-    else warnings.push('the source VF could not be reset: reset it on the PF by hand');
-    const quit = await retry(3, () => source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }));
+    // A monitor that left a command unanswered answers nothing behind it: no retry on it.
+    const reset = await retry(3, async () => this.strategy.cleanupSource(source), () => source.unresponsive || !source.isOpen);
+    if (reset.ok) this.recordAfterResume(session, warnings, 'source-vf-reset');
+    // quit over the monitor nicmig holds; if the source does not go, its host stops it (quit
+    // over a new connection, then signals), so that no paused copy is left behind.
+    const quitOver = await source.quitAndWait({ quitTimeoutMs: this.options.stepTimeoutMs }).then(
+      (how) => how,
+      (error: unknown) => error as Error,
+    );
+    // A source that had died (killed) leaves what its host must clear: its socket, its pid file.
+    if (quitOver === 'gone') await sourceHost.stopVm(this.request.vm).catch(() => undefined);
+    let quit = !(quitOver instanceof Error);
+    if (quitOver instanceof Error) {
+      source.disconnect();
+      let how = '';
+      quit = (await retry(2, async () => (how = await sourceHost.stopVm(this.request.vm)))).ok;
+      if (quit) warnings.push(`the source QEMU on ${sourceHost.name} did not quit when asked (${quitOver.message}); its host stopped it (${how})`);
+    }
+    if (!reset.ok) {
+      warnings.push(`the source VF could not be reset (${reset.error?.message ?? 'no reason given'}): ${quit ? 'it is reset as its QEMU ended' : 'reset it on the PF by hand'}`);
+    }
     if (quit) {
       this.recordAfterResume(session, warnings, 'source-quit');
       // Its taps on the source host go with it.
@@ -720,9 +771,18 @@ export class Migration {
       });
       if (released.length > 0) this.recordAfterResume(session, warnings, 'note', { released: { host: sourceHost.name, taps: released } });
     } else warnings.push(`the source QEMU on ${sourceHost.name} did not quit: stop it by hand (it is paused in postmigrate)`);
-    // nicmig holds the destination's monitor from its start: closed now means that QEMU ended.
-    if (!prepared.destination.monitor.isOpen) {
+    // nicmig holds the destination's monitor from its start: asked now, it says whether that
+    // QEMU still runs the guest (a closed monitor may not have been noticed yet: ask). One that
+    // left a command unanswered is not asked again: that failure is already a warning.
+    const destination = prepared.destination.monitor;
+    const found = destination.unresponsive ? 'not asked' : await destination.queryStatus().then(
+      (status) => status.status,
+      (error: unknown) => (destination.isOpen ? `unknown (${(error as Error).message})` : 'ended'),
+    );
+    if (found === 'ended') {
       warnings.push(`the destination QEMU on ${destinationHost.name} ended after it resumed the guest: the guest runs nowhere; check its log`);
+    } else if (found.startsWith('unknown')) {
+      warnings.push(`the destination QEMU on ${destinationHost.name} does not answer after it resumed the guest: ${found}`);
     }
     for (const warning of warnings) this.deps.onEvent({ type: 'warning', message: warning });
   }
@@ -730,25 +790,32 @@ export class Migration {
   // --- rollback ------------------------------------------------------------------------
 
   private async rollback(session: Session, ledger: RollbackLedger, cause: MigrationError): Promise<void> {
-    const { journal, source } = session;
+    const { journal } = session;
     // The rollback goes on when the journal cannot be written (a full disk is a reason to roll back).
     const journalFailure = journal.tryAppend('rollback-started', { phase: this.phase, error: cause.toJSON() });
     const runner = new StepRunner(journal, {
       onStep: (result) => this.deps.onEvent({ type: 'rollback', step: result.step, ok: result.ok, ...(result.error ? { detail: result.error } : {}) }),
     });
     const destination = ledger.destination;
-    await rollBack(
-      runner,
-      {
-        source,
-        cancelMigration: ledger.migrateIssued,
-        stopDestination: destination ? () => destination.destroy() : undefined,
-        restoreSourceVf: () => this.strategy.rollbackSource(source),
-        resumeSource: session.sourceWasRunning,
-        destinationMayRun: ledger.contSent === true,
-      },
-      this.options.stepTimeoutMs,
-    );
+    const reached = await this.rollbackMonitor(session);
+    const source = reached.monitor;
+    try {
+      if (!source) await runner.attempt('reach the source', () => Promise.reject(new Error(reached.reason)));
+      await rollBack(
+        runner,
+        {
+          source,
+          cancelMigration: ledger.migrateIssued,
+          stopDestination: destination ? () => destination.destroy() : undefined,
+          restoreSourceVf: () => this.strategy.rollbackSource(source),
+          resumeSource: session.sourceWasRunning,
+          destinationMayRun: ledger.contSent === true,
+        },
+        this.options.stepTimeoutMs,
+      );
+    } finally {
+      if (source !== session.source) source?.disconnect();
+    }
     if (!runner.allOk) {
       const failures = runner.failures;
       journal.tryAppend('uncertain', { failures });
@@ -771,6 +838,25 @@ export class Migration {
     const unrecorded = journal.tryAppend('rolled-back', { error: cause.toJSON() }) ?? journalFailure ?? runner.journalFailure;
     if (unrecorded) this.deps.onEvent({ type: 'warning', message: `rolled back, but the journal could not record it (${unrecorded.message}); \`nicmig recover ${this.request.vm}\` will find the source running` });
     this.deps.onEvent({ type: 'log', message: `rolled back: ${this.request.vm} runs on ${session.sourceHost.name}` });
+  }
+
+  /**
+   * The source's monitor for the rollback: the one nicmig holds, or, when a command on it got
+   * no reply (everything sent behind it waits too), a new connection to the source's QEMU,
+   * made once and bounded. Without one the rollback cannot reach the source: it is
+   * incomplete, and recover decides.
+   */
+  private async rollbackMonitor(session: Session): Promise<{ monitor: QemuMonitor | undefined; reason: string }> {
+    const { source, sourceHost } = session;
+    if (!source.unresponsive) return { monitor: source, reason: '' };
+    source.disconnect();
+    const probe = await sourceHost.probeVm(this.request.vm);
+    if (probe.monitor) {
+      probe.monitor.setCommandTimeout(this.options.stepTimeoutMs);
+      this.deps.onEvent({ type: 'log', message: `the source's monitor left a command unanswered; the rollback goes on over a new connection to ${this.request.vm} on ${sourceHost.name}` });
+      return { monitor: probe.monitor, reason: '' };
+    }
+    return { monitor: undefined, reason: `${this.request.vm} on ${sourceHost.name} left a command unanswered and does not answer a new connection (${probe.presence.state === 'gone' || probe.presence.state === 'unknown' ? `${probe.presence.state}: ${probe.presence.reason}` : probe.presence.state})` };
   }
 
   // --- dry run -------------------------------------------------------------------------
@@ -897,18 +983,29 @@ function describeHardware(hardware: GuestHardware): string {
     .join(', ');
 }
 
+/** A side's stream did not end by the switchover's deadline (switchover() words the error). */
+class StreamNotFinished extends Error {
+  constructor(readonly side: 'source' | 'destination') {
+    super(`the ${side} did not finish the stream`);
+  }
+}
+
 function formatHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
 
-async function retry(times: number, body: () => Promise<unknown>): Promise<boolean> {
+/** Runs `body` up to `times` times, 200 ms x attempt apart; stops early once `hopeless()` says a retry cannot help. */
+async function retry(times: number, body: () => Promise<unknown>, hopeless: () => boolean = () => false): Promise<{ ok: boolean; error?: Error }> {
+  let last: Error | undefined;
   for (let attempt = 1; attempt <= times; attempt++) {
     try {
       await body();
-      return true;
-    } catch {
-      if (attempt < times) await new Promise((resolve) => setTimeout(resolve, 200 * attempt).unref());
+      return { ok: true };
+    } catch (error) {
+      last = error as Error;
+      if (attempt === times || hopeless()) break;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt).unref());
     }
   }
-  return false;
+  return { ok: false, error: last };
 }

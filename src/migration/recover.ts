@@ -40,6 +40,8 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
   const to = String(begin?.data.to ?? '');
   const noHost = (): VmProbe => ({ presence: { state: 'gone', reason: 'the migration never began' } });
   const [source, destination] = begin ? await Promise.all([probe(hosts.get(from), from, vm), probe(hosts.get(to), to, vm)]) : [noHost(), noHost()];
+  // Every reply within the step deadline (a QEMU stuck on a command).
+  for (const side of [source, destination]) side.monitor?.setCommandTimeout(stepTimeoutMs);
   const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to });
   const base = { vm, journal: file, from, to, decision, source: source.presence, destination: destination.presence };
   if (decision.action === 'needs-facts') {
@@ -58,7 +60,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
     throw error;
   }
   const runner = new StepRunner(journal, { by: 'recover' });
-  const quit = (monitor: QemuMonitor) => () => monitor.quitAndWait({ quitTimeoutMs: stepTimeoutMs });
+  const quit = (monitor: QemuMonitor) => () => monitor.quitAndWait({ quitTimeoutMs: stepTimeoutMs }).then(() => undefined);
   let runsOn: string | null = null;
   try {
     journal.append('note', { recover: decision.action, reason: decision.reason, source: source.presence, destination: destination.presence });

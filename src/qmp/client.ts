@@ -107,7 +107,9 @@ export class QmpClient {
   private greetingValue: QmpGreeting | undefined;
   readonly peerName: string;
   readonly maxInFlight: number;
-  readonly commandTimeoutMs: number;
+  private defaultTimeoutMs: number;
+  /** A command ran past its deadline and nothing has been answered since. */
+  private unanswered = false;
 
   private constructor(
     private readonly stream: QmpStream,
@@ -116,7 +118,7 @@ export class QmpClient {
     this.decoder = new QmpLineDecoder(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, options.maxNesting ?? DEFAULT_MAX_NESTING);
     this.peerName = options.peerName ?? 'QMP peer';
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
-    this.commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
+    this.defaultTimeoutMs = options.commandTimeoutMs ?? 30_000;
     this.closedPromise = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -125,6 +127,26 @@ export class QmpClient {
       const reason = this.closing ? 'closed by nicmig' : error ? `lost: ${error.message}` : 'closed by the peer';
       this.terminate(new QmpDisconnectedError(`connection to ${this.peerName} ${reason}`, { cause: error }));
     });
+  }
+
+  /** Default deadline of a command, from the call to its reply. */
+  get commandTimeoutMs(): number {
+    return this.defaultTimeoutMs;
+  }
+
+  /** Sets the default deadline of the commands called from now on (a migration's step deadline). */
+  setCommandTimeout(ms: number): void {
+    if (!(ms > 0)) throw new RangeError(`a command deadline must be positive, got ${ms}`);
+    this.defaultTimeoutMs = ms;
+  }
+
+  /**
+   * True when a command got no reply within its deadline and QEMU has answered nothing since:
+   * the commands behind it on this connection wait behind it (QEMU answers in order), so
+   * whoever must still act on this QEMU does it over a new connection.
+   */
+  get unresponsive(): boolean {
+    return this.unanswered;
   }
 
   /** Connects to `unix:/path` or `tcp:host:port`, reads the greeting and negotiates. */
@@ -341,6 +363,7 @@ export class QmpClient {
     for (const command of [...this.pending.values()]) {
       if (command.deadline <= now) {
         this.finish(command);
+        this.unanswered = true;
         command.reject(
           new QmpTimeoutError(`${command.name}: no reply from ${this.peerName} within ${command.timeoutMs} ms`, {
             details: { command: command.name, timeoutMs: command.timeoutMs },
@@ -398,6 +421,8 @@ export class QmpClient {
       for (const listener of [...this.listeners]) listener.push(event.data);
       return;
     }
+    // A reply, late or not: this QEMU answers again.
+    this.unanswered = false;
     if (!('id' in message)) {
       this.dispatchWithoutId(message);
       return;

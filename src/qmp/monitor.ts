@@ -293,6 +293,16 @@ export class QemuMonitor {
     return this.client.closed;
   }
 
+  /** Sets the deadline of every command sent from now on (the migration's step deadline). */
+  setCommandTimeout(ms: number): void {
+    this.client.setCommandTimeout(ms);
+  }
+
+  /** A command got no reply in time and nothing was answered since (see QmpClient.unresponsive). */
+  get unresponsive(): boolean {
+    return this.client.unresponsive;
+  }
+
   /** Where this monitor is, for messages (`unix:/run/vm1.qmp`). */
   get peerName(): string {
     return this.client.peerName;
@@ -359,7 +369,8 @@ export class QemuMonitor {
   /**
    * Cancels the migration under way, if any, and waits for its MIGRATION event to reach a
    * terminal status (cancelled, failed, or completed when the cancel came too late).
-   * Returns that status, or the one found when nothing was under way.
+   * Returns that status, or the one found when nothing was under way; `cancelling` for a
+   * migration cancelled in setup whose connect has not ended by the deadline.
    */
   async cancelMigrationAndWait(timeoutMs: number): Promise<string | undefined> {
     const info = await this.queryMigrate();
@@ -372,6 +383,11 @@ export class QemuMonitor {
         // The events capability may be off (a migration nicmig did not start): ask instead.
         const now = await this.queryMigrate();
         if (isTerminalMigrationStatus(now.status)) return { event: 'MIGRATION', data: { status: now.status } } as QmpEvent;
+        // A migration cancelled in setup, its connect still under way (an unreachable
+        // destination: TCP retries a connect for minutes) stays cancelling until the connect
+        // ends; from cancelling QEMU never completes it (its state moves only by compare-and-
+        // swap from setup/active), so it is over for whoever rolls back.
+        if (info.status === 'setup' && now.status === 'cancelling') return { event: 'MIGRATION', data: { status: now.status } } as QmpEvent;
         throw new QmpTimeoutError(`${this.peerName}: the migration did not end within ${timeoutMs} ms of migrate_cancel (status ${now.status ?? 'none'})`, { cause: error });
       });
       return String(event.data?.status);
@@ -384,23 +400,39 @@ export class QemuMonitor {
    * Ends the QEMU behind this monitor as QEMU's own Python machine class does: `quit`, wait
    * up to `quitTimeoutMs` for the monitor to close; if it does not, `kill` (SIGTERM then
    * SIGKILL, the caller's, who knows the process) and wait for the close again. A QEMU
-   * already going away is fine. Resolves once the monitor is closed.
+   * already going away is fine. Resolves once the monitor is closed, with how the QEMU went:
+   * `quit` (it answered and closed), `gone` (the connection had ended, or ended before any
+   * answer: the QEMU died, and may have left its socket and pid file), `killed`.
    */
-  async quitAndWait(options: { quitTimeoutMs: number; kill?: () => Promise<void>; killTimeoutMs?: number }): Promise<void> {
-    if (!this.isOpen) return;
+  async quitAndWait(options: { quitTimeoutMs: number; kill?: () => Promise<void>; killTimeoutMs?: number }): Promise<'quit' | 'gone' | 'killed'> {
+    if (!this.isOpen) return 'gone';
     const closed = this.closed;
+    let unanswered: QmpTimeoutError | undefined;
+    let gone = false;
     await this.client.execute('quit', undefined, { schema: EmptyReturnSchema, timeoutMs: options.quitTimeoutMs }).catch((error: unknown) => {
-      if (error instanceof QmpDisconnectedError || error instanceof QmpTimeoutError) return;
+      // QEMU answers quit before it closes the monitor: an end without the answer is a death.
+      if (error instanceof QmpDisconnectedError) {
+        gone = true;
+        return;
+      }
+      if (error instanceof QmpTimeoutError) {
+        // QEMU answers quit before it closes: no answer means no close is coming soon either.
+        unanswered = error;
+        return;
+      }
       throw error;
     });
-    if (await settlesWithin(closed, options.quitTimeoutMs)) return;
-    if (!options.kill) throw new QmpTimeoutError(`${this.peerName}: QEMU did not quit within ${options.quitTimeoutMs} ms`);
+    if (gone) return 'gone';
+    if (!unanswered && (await settlesWithin(closed, options.quitTimeoutMs))) return 'quit';
+    if (!this.isOpen) return 'gone';
+    if (!options.kill) throw unanswered ?? new QmpTimeoutError(`${this.peerName}: QEMU did not quit within ${options.quitTimeoutMs} ms`);
     await options.kill();
     const killTimeoutMs = options.killTimeoutMs ?? 5_000;
     if (!(await settlesWithin(closed, killTimeoutMs))) {
       this.disconnect();
       throw new QmpTimeoutError(`${this.peerName}: the monitor stayed open ${killTimeoutMs} ms after the process was killed`);
     }
+    return 'killed';
   }
 
   /**

@@ -7,6 +7,7 @@ import { VmSpecSchema, type DeviceSpec, type VmSpec } from '../inventory/vm-spec
 import { ControlRequestSchema, StartVmOptionsSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import type { SimDevice } from './device.js';
 import { SimError } from './errors.js';
+import type { MigrationTarget } from './stream/uri.js';
 import { SimVm } from './vm.js';
 
 export type StartVmOptions = z.input<typeof StartVmOptionsSchema>;
@@ -23,6 +24,8 @@ export interface SimHostOptions {
   /** The host's PFs as a preflight sees them (none by default). */
   pfFacts?: () => PfFacts[];
   log?: (message: string) => void;
+  /** How the host's outgoing migration streams leave it (a MigrationLink); a direct connect by default. */
+  connectMigration?: (target: MigrationTarget) => Promise<net.Socket>;
 }
 
 /**
@@ -37,6 +40,8 @@ export class SimHost {
   private readonly controlSockets = new Set<net.Socket>();
   private stopping = false;
   private readonly log: (message: string) => void;
+  /** Commands to hang in VMs not started yet (hangNext). */
+  private readonly pendingHangs = new Map<string, string[]>();
 
   constructor(readonly options: SimHostOptions) {
     this.controlPath = path.join(options.dir, 'host.sock');
@@ -84,9 +89,12 @@ export class SimHost {
       fillRandom: options.fillRandom ?? false,
       devices,
       log: this.log,
+      ...(this.options.connectMigration ? { connectMigration: this.options.connectMigration } : {}),
       ...(this.options.extensionPrefix === undefined ? {} : { extensionPrefix: this.options.extensionPrefix }),
     });
     this.vms.set(spec.name, { vm, spec });
+    for (const command of this.pendingHangs.get(spec.name) ?? []) vm.registry.hangNext(command);
+    this.pendingHangs.delete(spec.name);
     await vm.listen(path.join(this.options.dir, `${spec.name}.qmp`));
     // Like a QEMU process ending: the VM leaves the host (quit, failed incoming migration).
     void vm.exited.then(() => {
@@ -96,6 +104,17 @@ export class SimHost {
     this.writeManifest();
     this.log(`host ${this.options.name}: started ${spec.name} (${spec.memoryMiB} MiB, ${vm.runState})`);
     return this.info(vm, spec);
+  }
+
+  /**
+   * A fault for tests: the next call of `command` in VM `vm` is never answered
+   * (QmpCommandRegistry.hangNext), in the VM running here now or, if none, the next one
+   * started here under that name (a migration's destination).
+   */
+  hangNext(vm: string, command: string): void {
+    const running = this.vms.get(vm)?.vm;
+    if (running) running.registry.hangNext(command);
+    else this.pendingHangs.set(vm, [...(this.pendingHangs.get(vm) ?? []), command]);
   }
 
   async stopVm(name: string): Promise<void> {

@@ -16,6 +16,7 @@ export interface QmpCommandDefinition {
 export class QmpCommandRegistry {
   private readonly commands = new Map<string, QmpCommandDefinition>();
   private readonly extensions = new Set<string>();
+  private readonly hung = new Set<string>();
 
   constructor(readonly extensionPrefix: string) {}
 
@@ -56,11 +57,23 @@ export class QmpCommandRegistry {
     return [...this.extensions];
   }
 
+  /**
+   * A fault for tests (docs/fault-matrix.md): the next call of `name` (with its prefix, for an
+   * extension) is taken and never acted on nor answered, as by a QEMU stuck inside it. The
+   * connection that sent it is stuck behind it (replies go out in order); later calls, and
+   * other connections, are served.
+   */
+  hangNext(name: string): void {
+    if (!this.commands.has(name)) throw new Error(`cannot hang ${name}: no such command`);
+    this.hung.add(name);
+  }
+
   /** Runs a command as QEMU's dispatcher does: lookup, argument check, handler. */
   async dispatch(name: string, args: Record<string, unknown>): Promise<unknown> {
     const command = this.commands.get(name);
     if (!command) throw new QmpFailure('CommandNotFound', `The command ${name} has not been found`);
     checkArguments(command.args ?? {}, args);
+    if (this.hung.delete(name)) return new Promise<never>(() => undefined);
     const result = await command.handler(args);
     return result === undefined ? {} : result;
   }

@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import type { MigrationStatus, RunState } from '../qmp/schemas.js';
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import type { SimDevice, SimDeviceContext } from './device.js';
@@ -9,6 +10,7 @@ import { eventTimestamp, type QmpGreetingVersion, type SimEvent } from './qmp-se
 import { GuestRam } from './ram.js';
 import type { IncomingMigration } from './stream/destination.js';
 import type { OutgoingMigration } from './stream/source.js';
+import type { MigrationTarget } from './stream/uri.js';
 import { registerStockCommands } from './vm-commands.js';
 import { CpuWorkload } from './workload.js';
 
@@ -40,6 +42,8 @@ export interface SimVmOptions {
   nics?: readonly SimNic[];
   /** Guest RAM from a shared file backend (`memoryBackend: file`). */
   memoryShared?: boolean;
+  /** How an outgoing migration stream reaches its target (a MigrationLink); a direct connect by default. */
+  connectMigration?: (target: MigrationTarget) => Promise<net.Socket>;
 }
 
 /** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
@@ -83,8 +87,10 @@ export class SimVm {
   private resolveExited!: (exit: SimVmExit) => void;
   private exitValue: SimVmExit | undefined;
   readonly log: (message: string) => void;
+  readonly connectMigration: ((target: MigrationTarget) => Promise<net.Socket>) | undefined;
 
   constructor(options: SimVmOptions) {
+    this.connectMigration = options.connectMigration;
     this.name = options.name;
     this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
     this.hardware = new SimHardware({ machineType: this.machineType, memoryBytes: options.memoryBytes, memoryShared: options.memoryShared ?? false, nics: options.nics ?? [] });

@@ -125,4 +125,19 @@ describe('the simulated QMP server', () => {
     expect(await monitor.queryCommands()).toContain('__org.nicmig_counter-bump');
     await expect(monitor.executeExtension('counter-bump', { by: 'x' })).rejects.toMatchObject({ errorClass: 'GenericError' });
   });
+
+  it('hangNext (a test fault): that call is never acted on nor answered, those behind it on its connection wait, a new connection is served', async () => {
+    const stuck = await QmpClient.connect(`unix:${socketPath}`, { peerName: 'vm1' });
+    vm.registry.hangNext('stop');
+    await expect(stuck.execute('stop', undefined, { timeoutMs: 300 })).rejects.toThrow('stop: no reply from vm1 within 300 ms');
+    await expect(stuck.execute('query-status', undefined, { timeoutMs: 300 })).rejects.toThrow('query-status: no reply');
+    expect(vm.runState).toBe('running');
+    stuck.destroy();
+    const next = new QemuMonitor(await QmpClient.connect(`unix:${socketPath}`));
+    clients.push(next.client);
+    expect((await next.queryStatus()).status).toBe('running');
+    // Only the next call hung: a later stop is acted on.
+    await next.stop();
+    expect(vm.runState).toBe('paused');
+  });
 });

@@ -179,7 +179,7 @@ export class OutgoingMigration {
   private async run(target: MigrationTarget): Promise<void> {
     try {
       try {
-        this.socket = await connectTarget(target);
+        this.socket = await (this.vm.connectMigration ?? connectTarget)(target);
       } catch (error) {
         throw new StreamFailure(`Failed to connect to '${describeTarget(target)}': ${errnoText(error as NodeJS.ErrnoException)}`);
       }

@@ -172,6 +172,30 @@ describe('QmpClient commands', () => {
     expect(client.stats.dropped).toBe(1);
   });
 
+  it('takes a new default deadline for the commands called after setCommandTimeout, naming the command and the peer', async () => {
+    const { client } = await connected({ peerName: 'vm1 on hostB' });
+    expect(client.commandTimeoutMs).toBe(30_000);
+    client.setCommandTimeout(40);
+    const started = performance.now();
+    await expect(client.execute('migrate-incoming')).rejects.toThrow('migrate-incoming: no reply from vm1 on hostB within 40 ms');
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(() => client.setCommandTimeout(0)).toThrow(RangeError);
+  });
+
+  it('is unresponsive from a command that timed out until QEMU answers anything again (a late reply counts)', async () => {
+    const { stream, client } = await connected();
+    expect(client.unresponsive).toBe(false);
+    await expect(client.execute('stuck', undefined, { timeoutMs: 20 })).rejects.toBeInstanceOf(QmpTimeoutError);
+    expect(client.unresponsive).toBe(true);
+    // An event is no answer: QEMU can send events while a command is stuck.
+    stream.send({ event: 'STOP', timestamp: { seconds: 1, microseconds: 0 } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.unresponsive).toBe(true);
+    stream.send({ return: {}, id: stream.written[1]?.id });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.unresponsive).toBe(false);
+  });
+
   it('validates a reply against its schema, accepting unknown extra fields', async () => {
     const { client } = await connected({}, () => ({ return: { running: false, status: 'paused', 'added-in-9.0': true } }));
     const status = await client.execute('query-status', undefined, { schema: StatusInfoSchema });
