@@ -78,14 +78,29 @@ function crc32Hex(text: string): string {
   return (zlib.crc32(text) >>> 0).toString(16).padStart(8, '0');
 }
 
-/** Writes all of `text` (a short write is continued, a write of nothing is an error). */
+/**
+ * Appends all of `text` (a short write is continued, a write of nothing is an error). When it
+ * fails part-way, the part written is cut off again, so that the next record does not follow
+ * a torn one (nicmig is the journal's only writer, and appends to its end).
+ */
 function writeFully(fd: number, text: string): void {
   const buffer = Buffer.from(text, 'utf8');
   let offset = 0;
-  while (offset < buffer.length) {
-    const written = fs.writeSync(fd, buffer, offset, buffer.length - offset);
-    if (written <= 0) throw Object.assign(new Error(`wrote ${offset} of ${buffer.length} bytes`), { code: 'ENOSPC' });
-    offset += written;
+  try {
+    while (offset < buffer.length) {
+      const written = fs.writeSync(fd, buffer, offset, buffer.length - offset);
+      if (written <= 0) throw Object.assign(new Error(`wrote ${offset} of ${buffer.length} bytes`), { code: 'ENOSPC' });
+      offset += written;
+    }
+  } catch (error) {
+    if (offset > 0) {
+      try {
+        fs.ftruncateSync(fd, fs.fstatSync(fd).size - offset);
+      } catch {
+        // Left torn: the next reader detects the tail and the next open cuts it away.
+      }
+    }
+    throw error;
   }
 }
 

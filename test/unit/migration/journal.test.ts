@@ -165,4 +165,26 @@ describe('MigrationJournal on a full disk', () => {
       expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'rolled-back']);
     });
   });
+
+  it('an append cut short by the full disk leaves none of its bytes: the same journal writes on cleanly once there is room', () => {
+    withFullDisk((mount, fill) => {
+      const journal = MigrationJournal.begin(mount, 'vm1-c', { vm: 'vm1' });
+      const before = fs.statSync(journal.file).size;
+      fill();
+      // Bigger than the room left in the file's last page: part of it would fit.
+      expect(() => journal.append('switchover', { padding: 'x'.repeat(16384) })).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(fs.statSync(journal.file).size).toBe(before);
+      fs.rmSync(path.join(mount, 'ballast'));
+      journal.append('rollback-started');
+      journal.append('rolled-back');
+      journal.close();
+      const contents = readJournal(journal.file);
+      expect(contents.truncatedTail).toBe(false);
+      expect(contents.records.map((r) => [r.seq, r.event])).toEqual([
+        [0, 'begin'],
+        [1, 'rollback-started'],
+        [2, 'rolled-back'],
+      ]);
+    });
+  });
 });
