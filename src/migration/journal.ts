@@ -22,11 +22,20 @@ export const JournalEventSchema = z.enum([
   'switchover',
   /** VF quiesced on the source; its final admin log captured. */
   'source-vf-quiesced',
+  /**
+   * Written with `switchover`, durable before any `cont`: from here `cont` may follow once the
+   * stream completes. It does not say that `cont` was sent (`destination-resuming` does); its
+   * `bootId` tells recover whether that record can be trusted to be there (docs/recover.md).
+   */
+  'cont-may-follow',
   /** Stream completed on both sides; destination paused with the whole state. */
   'migration-completed',
   /** VF state replayed and verified on the destination. */
   'replayed',
-  /** About to `cont` the destination: from here on nothing rolls back. */
+  /**
+   * About to `cont` the destination: written (not yet synced) right before `cont` is sent, so
+   * that on the boot that wrote it its absence proves `cont` never went out.
+   */
   'destination-resuming',
   'destination-resumed',
   'announced',
@@ -104,13 +113,34 @@ function writeFully(fd: number, text: string): void {
   }
 }
 
+/** The journal's I/O that tests replace (a slow or failing disk). */
+export interface JournalOptions {
+  /** The fdatasync of `appendInBackground`: `fs.fdatasync` unless given. */
+  syncInBackground?: (fd: number) => Promise<void>;
+}
+
+function fdatasyncInBackground(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Records written and on their way to the disk (`appendInBackground`). */
+export interface PendingRecords {
+  records: JournalRecord[];
+  /** Settles when they are durable; rejects with JOURNAL_WRITE_FAILED when the fdatasync failed. */
+  durable: Promise<void>;
+}
+
 export class MigrationJournal {
   private seq: number;
+  /** fdatasyncs still running in the background: the file is closed once they settled. */
+  private syncing = 0;
+  private closeWhenSynced = -1;
 
   private constructor(
     readonly file: string,
     private fd: number,
     nextSeq: number,
+    private readonly options: JournalOptions = {},
   ) {
     this.seq = nextSeq;
   }
@@ -135,7 +165,7 @@ export class MigrationJournal {
    * synced), so a full disk leaves no empty journal behind. Nothing has changed yet when this
    * fails: STATE_DIR_UNWRITABLE, exit 5.
    */
-  static begin(dir: string, name: string, data: Record<string, unknown>): MigrationJournal {
+  static begin(dir: string, name: string, data: Record<string, unknown>, options: JournalOptions = {}): MigrationJournal {
     const file = path.join(dir, `${name}.journal`);
     const temporary = path.join(dir, `.${name}.journal.${process.pid}.tmp`);
     let fd = -1;
@@ -159,7 +189,7 @@ export class MigrationJournal {
       fs.rmSync(file, { force: true });
       throw new JournalError('STATE_DIR_UNWRITABLE', `cannot start the journal in ${dir}: ${(error as Error).message}; nothing was changed`, { file, dir }, error, ExitCode.STATE_DIR);
     }
-    return new MigrationJournal(file, fd, 1);
+    return new MigrationJournal(file, fd, 1, options);
   }
 
   /**
@@ -213,6 +243,44 @@ export class MigrationJournal {
     return records;
   }
 
+  /**
+   * Writes the records now and makes them durable in the background: on return every byte is
+   * in the file (any reader on this machine sees them, whatever becomes of this process, until
+   * the machine restarts); `durable` settles once the fdatasync did, so that a step can await
+   * it later instead of blocking here. A write that fails throws JOURNAL_WRITE_FAILED at once.
+   */
+  appendInBackground(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): PendingRecords {
+    const time = new Date().toISOString();
+    const records = entries.map(([event, data], index): JournalRecord => ({ seq: this.seq + index, time, event, data: { ...data } }));
+    const failed = (error: unknown) =>
+      new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
+    try {
+      if (this.fd < 0) throw new Error('the journal is closed');
+      writeFully(this.fd, records.map(frame).join(''));
+    } catch (error) {
+      throw failed(error);
+    }
+    // The bytes are in the file: the next record follows them, whatever the fdatasync says.
+    this.seq += records.length;
+    const fd = this.fd;
+    this.syncing++;
+    const sync = this.options.syncInBackground ?? fdatasyncInBackground;
+    const durable = sync(fd)
+      .catch((error: unknown) => {
+        throw failed(error);
+      })
+      .finally(() => {
+        this.syncing--;
+        if (this.syncing === 0 && this.closeWhenSynced >= 0) {
+          fs.closeSync(this.closeWhenSynced);
+          this.closeWhenSynced = -1;
+        }
+      });
+    // Whoever needs it awaits it; one that is never awaited (a failure before then) is no crash.
+    durable.catch(() => undefined);
+    return { records, durable };
+  }
+
   /** Like append, for records that must not stop what follows (rollback, after cont): the error, or undefined. */
   tryAppend(event: JournalEvent, data: Record<string, unknown> = {}): JournalError | undefined {
     try {
@@ -223,11 +291,12 @@ export class MigrationJournal {
     }
   }
 
+  /** Closes the file; a background fdatasync still running keeps it open until it settled. */
   close(): void {
-    if (this.fd >= 0) {
-      fs.closeSync(this.fd);
-      this.fd = -1;
-    }
+    if (this.fd < 0) return;
+    if (this.syncing > 0) this.closeWhenSynced = this.fd;
+    else fs.closeSync(this.fd);
+    this.fd = -1;
   }
 }
 
@@ -347,6 +416,19 @@ export function listJournals(dir: string, vm?: string): { file: string; vm: stri
     })
     .filter((journal) => vm === undefined || journal.vm === vm)
     .sort((a, b) => (a.records[0]?.time ?? '').localeCompare(b.records[0]?.time ?? '') * -1);
+}
+
+/**
+ * This machine's boot (Linux's `boot_id`), or null where it cannot be read. A record that was
+ * written but not yet synced is visible to every reader until the machine restarts; after a
+ * restart it may be gone. recover compares the two boots to know which case it is in.
+ */
+export function currentBootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** Makes a new file's directory entry durable too. */

@@ -121,6 +121,76 @@ describe('MigrationJournal under faults', () => {
   });
 });
 
+describe('MigrationJournal.appendInBackground (the pre-cont records)', () => {
+  /** A disk whose fdatasync finishes only when the test says so, or fails. */
+  function heldSync() {
+    const calls: { fd: number; finish: (error?: Error) => void }[] = [];
+    const syncInBackground = (fd: number) =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ fd, finish: (error) => (error ? reject(error) : fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))) });
+      });
+    return { calls, syncInBackground };
+  }
+  const settled = async (promise: Promise<unknown>) => {
+    let state = 'pending';
+    promise.then(
+      () => (state = 'durable'),
+      () => (state = 'failed'),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    return state;
+  };
+
+  it('has the records in the file on return, and says when they are durable', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-bg', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
+    const pending = journal.appendInBackground([
+      ['switchover', {}],
+      ['cont-may-follow', { bootId: 'b' }],
+    ]);
+    expect(pending.records.map((r) => [r.seq, r.event])).toEqual([
+      [1, 'switchover'],
+      [2, 'cont-may-follow'],
+    ]);
+    // Another reader (recover, after this process died) already sees them.
+    expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'switchover', 'cont-may-follow']);
+    expect(await settled(pending.durable)).toBe('pending');
+    disk.calls[0]?.finish();
+    await expect(pending.durable).resolves.toBeUndefined();
+    expect(journal.append('note').seq).toBe(3);
+    journal.close();
+  });
+
+  it('a failed fdatasync rejects with JOURNAL_WRITE_FAILED naming the records; the journal numbers on after them', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-eio', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
+    const pending = journal.appendInBackground([['cont-may-follow', {}]]);
+    disk.calls[0]?.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await expect(pending.durable).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED', details: { records: ['cont-may-follow'] } });
+    expect(journal.append('rollback-started').seq).toBe(2);
+    journal.close();
+  });
+
+  it('close() while an fdatasync runs keeps the file open until it finished', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-close', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
+    const pending = journal.appendInBackground([['destination-resuming', {}]]);
+    journal.close();
+    expect(() => journal.append('note')).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+    // The descriptor is still this journal's: the sync succeeds (a closed one would be EBADF).
+    disk.calls[0]?.finish();
+    await expect(pending.durable).resolves.toBeUndefined();
+    expect(() => fs.fstatSync(disk.calls[0]?.fd as number)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  it('syncs for real by default', async () => {
+    const journal = MigrationJournal.begin(dir, 'vm1-real', { vm: 'vm1' });
+    await expect(journal.appendInBackground([['cont-may-follow', {}]]).durable).resolves.toBeUndefined();
+    journal.close();
+    expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'cont-may-follow']);
+  });
+});
+
 /** A 64 KiB tmpfs: a state directory that fills up for real (root needed; CI runs as root). */
 function withFullDisk(body: (mount: string, fill: () => void) => void): void {
   let disk: SmallDisk;
@@ -185,6 +255,15 @@ describe('MigrationJournal on a full disk', () => {
         [1, 'rollback-started'],
         [2, 'rolled-back'],
       ]);
+    });
+  });
+
+  it('a background append that does not fit throws at once, before anything could depend on it', () => {
+    withFullDisk((mount, fill) => {
+      const journal = MigrationJournal.begin(mount, 'vm1-b', { vm: 'vm1' });
+      fill();
+      expect(() => journal.appendInBackground([['destination-resuming', { padding: 'x'.repeat(16384) }]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      journal.close();
     });
   });
 });
