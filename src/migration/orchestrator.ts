@@ -15,7 +15,7 @@ import {
 } from './convergence.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
-import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
+import { currentBootId, JournalError, MigrationJournal, type JournalEvent, type JournalOptions } from './journal.js';
 import type { HostHandle, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { destinationReasons } from './preflight.js';
@@ -86,7 +86,12 @@ export interface MigrationRequest {
  */
 export interface FaultPoint {
   phase: Phase;
-  at: 'phase-start' | 'pre-switchover-dispatch';
+  /**
+   * Inside resume: `before-cont`, the pre-cont record is durable, `destination-resuming` not
+   * yet written, `cont` not sent; `after-cont`, the destination resumed (its RESUME came), the
+   * record of it not yet written.
+   */
+  at: 'phase-start' | 'pre-switchover-dispatch' | 'before-cont' | 'after-cont';
 }
 
 export interface MigrationDependencies {
@@ -94,6 +99,8 @@ export interface MigrationDependencies {
   /** The VM's strategy: plain, or the VF replay for VMs with vfio-i40evf devices. */
   strategy: MigrationStrategy;
   journalDir: string;
+  /** The journal's disk I/O, for tests that make it slow or fail; the real one unless given. */
+  journalOptions?: JournalOptions;
   onEvent: MigrationEventSink;
   signal?: AbortSignal;
   /**
@@ -134,6 +141,12 @@ interface AtSwitchover {
   switchoverSent: Promise<unknown>;
   /** The downtime limits QEMU was given, in order. */
   downtimeSteps: DowntimeStep[];
+}
+
+/** switchover -> resume: the stream completed on both sides. */
+interface Switched {
+  /** Settles when the pre-cont record (`cont-may-follow`) is durable; rejects when it cannot be. */
+  contMayFollow: Promise<void>;
 }
 
 /**
@@ -227,9 +240,9 @@ export class Migration {
       closers.push(() => prepared.destinationEvents.close(), () => prepared.destination.monitor.disconnect());
       const atSwitchover = await this.step('precopy', () => this.precopy(session as Session, prepared, ledger));
       closers.push(() => atSwitchover.sourceEvents.close());
-      await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
+      const switched = await this.step('switchover', () => this.switchover(session as Session, prepared, atSwitchover), { faultHookFired: true });
       const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(prepared.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, prepared, replay, () => (resumed = true), ledger));
+      await this.step('resume', () => this.resume(session as Session, prepared, switched, replay, () => (resumed = true), ledger, cleanupWarnings));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, prepared, cleanupWarnings));
@@ -361,15 +374,20 @@ export class Migration {
   private openJournal(checked: Checked): Session {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     // All or nothing: a state directory that cannot take it fails here, before anything changed.
-    const journal = MigrationJournal.begin(this.deps.journalDir, `${this.request.vm}-${stamp}`, {
-      vm: this.request.vm,
-      from: checked.sourceHost.name,
-      to: this.request.to,
-      strategy: this.strategy.name,
-      sourceWasRunning: checked.sourceWasRunning,
-      machineType: checked.machineType ?? null,
-      options: this.options,
-    });
+    const journal = MigrationJournal.begin(
+      this.deps.journalDir,
+      `${this.request.vm}-${stamp}`,
+      {
+        vm: this.request.vm,
+        from: checked.sourceHost.name,
+        to: this.request.to,
+        strategy: this.strategy.name,
+        sourceWasRunning: checked.sourceWasRunning,
+        machineType: checked.machineType ?? null,
+        options: this.options,
+      },
+      this.deps.journalOptions,
+    );
     this.journalPath = path.resolve(journal.file);
     return { ...checked, journal };
   }
@@ -548,12 +566,18 @@ export class Migration {
     return Promise.all([this.strategy.atSwitchover(source), source.migrateContinue('pre-switchover')]);
   }
 
-  private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<void> {
+  private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<Switched> {
     const { source, journal } = session;
     await atSwitchover.switchoverSent;
-    // Written while QEMU sends the final pass; recover must not resume a destination whose
-    // VF was quiesced on the source but never replayed.
-    journal.appendAll([['switchover', {}], ...this.strategy.switchoverRecords.map((event) => [event, {}] as const)]);
+    // Written while QEMU sends the final pass, and synced in the background meanwhile: the
+    // pre-cont record is durable before cont without a sync inside the pause (resume awaits
+    // it, never skips it). recover must not resume a destination whose VF was quiesced on the
+    // source but never replayed.
+    const { durable: contMayFollow } = journal.appendInBackground([
+      ['switchover', {}],
+      ...this.strategy.switchoverRecords.map((event) => [event, {}] as const),
+      ['cont-may-follow', { bootId: currentBootId() }],
+    ]);
     const deadline = performance.now() + this.options.stepTimeoutMs;
     const [sourceStatus, destinationStatus] = await Promise.all([
       this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
@@ -567,8 +591,9 @@ export class Migration {
         `migration ended ${sourceStatus} on the source and ${destinationStatus} on the destination: ${info?.['error-desc'] ?? 'no reason given'}${await this.destinationError(prepared)}`,
       );
     }
-    // Journalled together with 'destination-resuming' (one fsync inside the downtime): a
-    // crash before then finds no 'migration-completed' and rolls back, which is safe.
+    // Journalled with 'destination-resuming', right before cont: a crash before then finds
+    // neither and rolls back a destination that never ran, which is safe.
+    return { contMayFollow };
   }
 
   /** The destination's own account of a failed stream (its error-desc), or that it is gone; '' when it says nothing. */
@@ -618,12 +643,26 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger): Promise<void> {
+  private async resume(
+    session: Session,
+    prepared: Prepared,
+    switched: Switched,
+    replay: ReplayReport | undefined,
+    markResumed: () => void,
+    ledger: RollbackLedger,
+    warnings: string[],
+  ): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
-    // One fsync for all three records: the only journal write inside the downtime. If it
-    // fails, the destination is not resumed: the error rolls back (invariant 4).
-    journal.appendAll([
+    // The record that must precede cont, synced since the switchover: done by now unless the
+    // disk is slower than the stream, and then awaited. If it failed, the destination is not
+    // resumed: the error rolls back (invariant 4).
+    await switched.contMayFollow;
+    const hook = this.deps.atPhase?.('resume', { phase: 'resume', at: 'before-cont' });
+    if (hook) await hook;
+    // Written, not synced, right before cont: on this boot its absence proves cont never went
+    // out (docs/recover.md). A write that fails stops the cont just the same.
+    const resuming = journal.appendInBackground([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
       ['destination-resuming', { paused: !session.sourceWasRunning }],
@@ -632,16 +671,28 @@ export class Migration {
       // A guest that was paused on the source stays paused on the destination, which owns it
       // from here on, as libvirt does.
       markResumed();
-      this.recordAfterResume(session, [], 'destination-resumed', { paused: true });
+      await this.afterCont(session, resuming.durable, warnings, { paused: true });
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
     ledger.contSent = true;
     const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
     this.eventLog.push({ side: 'destination', event });
-    this.recordAfterResume(session, [], 'destination-resumed');
+    const resumedHook = this.deps.atPhase?.('resume', { phase: 'resume', at: 'after-cont' });
+    if (resumedHook) await resumedHook;
+    await this.afterCont(session, resuming.durable, warnings);
     const announced = await this.strategy.afterResume(destination);
-    if (announced > 0) this.recordAfterResume(session, [], 'announced', { devices: announced });
+    if (announced > 0) this.recordAfterResume(session, warnings, 'announced', { devices: announced });
+  }
+
+  /** After cont: the records written before it made durable (or a warning), then `destination-resumed`. */
+  private async afterCont(session: Session, resumingDurable: Promise<void>, warnings: string[], data: Record<string, unknown> = {}): Promise<void> {
+    const failure = await resumingDurable.then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    if (failure) warnings.push(`the journal could not sync 'destination-resuming': ${failure.message}`);
+    this.recordAfterResume(session, warnings, 'destination-resumed', data);
   }
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------

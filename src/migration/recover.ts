@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readJournal, MigrationJournal, vmOfJournalName, type JournalRecord } from './journal.js';
+import { currentBootId, readJournal, MigrationJournal, vmOfJournalName, type JournalRecord } from './journal.js';
 import type { HostHandle, VmPresence, VmProbe } from './ports.js';
 import { decideRecovery, type RecoveryDecision } from './recovery-plan.js';
 import { rollBack, StepRunner, type StepResult } from './rollback.js';
@@ -40,7 +40,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
   const to = String(begin?.data.to ?? '');
   const noHost = (): VmProbe => ({ presence: { state: 'gone', reason: 'the migration never began' } });
   const [source, destination] = begin ? await Promise.all([probe(hosts.get(from), from, vm), probe(hosts.get(to), to, vm)]) : [noHost(), noHost()];
-  const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to });
+  const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to, bootId: currentBootId() });
   const base = { vm, journal: file, from, to, decision, source: source.presence, destination: destination.presence };
   if (decision.action === 'needs-facts') {
     // Nothing is changed, the journal included: the next recover starts from the same place.
