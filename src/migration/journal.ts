@@ -115,19 +115,12 @@ function writeFully(fd: number, text: string): void {
 
 /** The journal's I/O that tests replace (a slow or failing disk). */
 export interface JournalOptions {
-  /** The fdatasync of `appendInBackground`: `fs.fdatasync` unless given. */
-  syncInBackground?: (fd: number) => Promise<void>;
+  /** The fdatasync of `syncInBackground`: `fs.fdatasync` unless given. */
+  backgroundFdatasync?: (fd: number) => Promise<void>;
 }
 
 function fdatasyncInBackground(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
-}
-
-/** Records written and on their way to the disk (`appendInBackground`). */
-export interface PendingRecords {
-  records: JournalRecord[];
-  /** Settles when they are durable; rejects with JOURNAL_WRITE_FAILED when the fdatasync failed. */
-  durable: Promise<void>;
 }
 
 export class MigrationJournal {
@@ -135,6 +128,8 @@ export class MigrationJournal {
   /** fdatasyncs still running in the background: the file is closed once they settled. */
   private syncing = 0;
   private closeWhenSynced = -1;
+  /** Records written by writeUnsynced since the last sync. */
+  private readonly unsynced: JournalEvent[] = [];
 
   private constructor(
     readonly file: string,
@@ -240,32 +235,48 @@ export class MigrationJournal {
       throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
     }
     this.seq += records.length;
+    // The fdatasync made what writeUnsynced wrote before durable too.
+    this.unsynced.length = 0;
     return records;
   }
 
   /**
-   * Writes the records now and makes them durable in the background: on return every byte is
-   * in the file (any reader on this machine sees them, whatever becomes of this process, until
-   * the machine restarts); `durable` settles once the fdatasync did, so that a step can await
-   * it later instead of blocking here. A write that fails throws JOURNAL_WRITE_FAILED at once.
+   * Writes the records now, without syncing them: on return every byte is in the file, where
+   * every reader on this machine finds it, whatever becomes of this process, until the machine
+   * restarts. `syncInBackground` (or the next `append`) makes them durable. A write that fails
+   * throws JOURNAL_WRITE_FAILED, and none of its bytes stay in the file.
    */
-  appendInBackground(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): PendingRecords {
+  writeUnsynced(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): JournalRecord[] {
     const time = new Date().toISOString();
     const records = entries.map(([event, data], index): JournalRecord => ({ seq: this.seq + index, time, event, data: { ...data } }));
-    const failed = (error: unknown) =>
-      new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
     try {
       if (this.fd < 0) throw new Error('the journal is closed');
       writeFully(this.fd, records.map(frame).join(''));
     } catch (error) {
-      throw failed(error);
+      throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
     }
-    // The bytes are in the file: the next record follows them, whatever the fdatasync says.
     this.seq += records.length;
-    const fd = this.fd;
+    this.unsynced.push(...records.map((r) => r.event));
+    return records;
+  }
+
+  /**
+   * Makes what was written so far durable off the event loop (an fdatasync in libuv's thread
+   * pool), so that a step can await it later instead of blocking where it writes. Settles when
+   * it is durable; rejects with JOURNAL_WRITE_FAILED naming the records it was to make durable.
+   * A rejection nobody awaits (a failure before then) is no crash.
+   */
+  syncInBackground(): Promise<void> {
+    const records = this.unsynced.splice(0);
+    const failed = (error: unknown) =>
+      new JournalError('JOURNAL_WRITE_FAILED', `cannot sync journal ${this.file}: ${(error as Error).message}`, { file: this.file, records }, error);
+    if (this.fd < 0) {
+      const closed = Promise.reject(failed(new Error('the journal is closed')));
+      closed.catch(() => undefined);
+      return closed;
+    }
     this.syncing++;
-    const sync = this.options.syncInBackground ?? fdatasyncInBackground;
-    const durable = sync(fd)
+    const durable = (this.options.backgroundFdatasync ?? fdatasyncInBackground)(this.fd)
       .catch((error: unknown) => {
         throw failed(error);
       })
@@ -276,9 +287,8 @@ export class MigrationJournal {
           this.closeWhenSynced = -1;
         }
       });
-    // Whoever needs it awaits it; one that is never awaited (a failure before then) is no crash.
     durable.catch(() => undefined);
-    return { records, durable };
+    return durable;
   }
 
   /** Like append, for records that must not stop what follows (rollback, after cont): the error, or undefined. */

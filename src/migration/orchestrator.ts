@@ -573,11 +573,12 @@ export class Migration {
     // pre-cont record is durable before cont without a sync inside the pause (resume awaits
     // it, never skips it). recover must not resume a destination whose VF was quiesced on the
     // source but never replayed.
-    const { durable: contMayFollow } = journal.appendInBackground([
+    journal.writeUnsynced([
       ['switchover', {}],
       ...this.strategy.switchoverRecords.map((event) => [event, {}] as const),
       ['cont-may-follow', { bootId: currentBootId() }],
     ]);
+    const contMayFollow = journal.syncInBackground();
     const deadline = performance.now() + this.options.stepTimeoutMs;
     const [sourceStatus, destinationStatus] = await Promise.all([
       this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
@@ -662,7 +663,7 @@ export class Migration {
     if (hook) await hook;
     // Written, not synced, right before cont: on this boot its absence proves cont never went
     // out (docs/recover.md). A write that fails stops the cont just the same.
-    const resuming = journal.appendInBackground([
+    journal.writeUnsynced([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
       ['destination-resuming', { paused: !session.sourceWasRunning }],
@@ -671,16 +672,19 @@ export class Migration {
       // A guest that was paused on the source stays paused on the destination, which owns it
       // from here on, as libvirt does.
       markResumed();
-      await this.afterCont(session, resuming.durable, warnings, { paused: true });
+      await this.afterCont(session, journal.syncInBackground(), warnings, { paused: true });
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
     ledger.contSent = true;
-    const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
+    const resumed = destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
+    // Synced once cont is on its way, while QEMU resumes the guest.
+    const resumingDurable = journal.syncInBackground();
+    const event = await resumed;
     this.eventLog.push({ side: 'destination', event });
     const resumedHook = this.deps.atPhase?.('resume', { phase: 'resume', at: 'after-cont' });
     if (resumedHook) await resumedHook;
-    await this.afterCont(session, resuming.durable, warnings);
+    await this.afterCont(session, resumingDurable, warnings);
     const announced = await this.strategy.afterResume(destination);
     if (announced > 0) this.recordAfterResume(session, warnings, 'announced', { devices: announced });
   }

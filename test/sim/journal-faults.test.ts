@@ -61,9 +61,9 @@ describe('the pre-cont record, synced in the background from the switchover on',
     let syncs = 0;
     const { summary, error, run } = await migrate(undefined, {
       // The first background sync is the switchover's batch with cont-may-follow: 1.5 s, far longer than the stream and the replay.
-      syncInBackground: (fd) => {
+      backgroundFdatasync: (fd) => {
         const first = syncs++ === 0;
-        return new Promise((resolve, reject) => {
+        return new Promise<void>((resolve, reject) => {
           setTimeout(
             () =>
               fs.fdatasync(fd, (e) => {
@@ -90,10 +90,10 @@ describe('the pre-cont record, synced in the background from the switchover on',
   it('that cannot be made durable (the fdatasync fails): no cont, the migration rolls back (exit 11) and says why', async () => {
     let syncs = 0;
     const { current, error } = await migrate(undefined, {
-      syncInBackground: (fd) =>
+      backgroundFdatasync: (fd) =>
         syncs++ === 0
           ? Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
-          : new Promise((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))),
+          : new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))),
     });
     if (!(error instanceof MigrationError)) throw error;
     expect(error.exitCode).toBe(11);

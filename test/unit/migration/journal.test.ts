@@ -121,71 +121,77 @@ describe('MigrationJournal under faults', () => {
   });
 });
 
-describe('MigrationJournal.appendInBackground (the pre-cont records)', () => {
+describe('MigrationJournal.writeUnsynced and syncInBackground (the records around cont)', () => {
   /** A disk whose fdatasync finishes only when the test says so, or fails. */
   function heldSync() {
     const calls: { fd: number; finish: (error?: Error) => void }[] = [];
-    const syncInBackground = (fd: number) =>
+    const backgroundFdatasync = (fd: number) =>
       new Promise<void>((resolve, reject) => {
         calls.push({ fd, finish: (error) => (error ? reject(error) : fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))) });
       });
-    return { calls, syncInBackground };
+    return { calls, backgroundFdatasync };
   }
-  const settled = async (promise: Promise<unknown>) => {
-    let state = 'pending';
+  const stillPending = async (promise: Promise<unknown>) => {
+    let pending = true;
     promise.then(
-      () => (state = 'durable'),
-      () => (state = 'failed'),
+      () => (pending = false),
+      () => (pending = false),
     );
     await new Promise((resolve) => setImmediate(resolve));
-    return state;
+    return pending;
   };
 
   it('has the records in the file on return, and says when they are durable', async () => {
     const disk = heldSync();
-    const journal = MigrationJournal.begin(dir, 'vm1-bg', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
-    const pending = journal.appendInBackground([
+    const journal = MigrationJournal.begin(dir, 'vm1-bg', { vm: 'vm1' }, disk);
+    const records = journal.writeUnsynced([
       ['switchover', {}],
       ['cont-may-follow', { bootId: 'b' }],
     ]);
-    expect(pending.records.map((r) => [r.seq, r.event])).toEqual([
+    expect(records.map((r) => [r.seq, r.event])).toEqual([
       [1, 'switchover'],
       [2, 'cont-may-follow'],
     ]);
     // Another reader (recover, after this process died) already sees them.
     expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'switchover', 'cont-may-follow']);
-    expect(await settled(pending.durable)).toBe('pending');
+    expect(disk.calls).toHaveLength(0);
+    const durable = journal.syncInBackground();
+    expect(await stillPending(durable)).toBe(true);
     disk.calls[0]?.finish();
-    await expect(pending.durable).resolves.toBeUndefined();
+    await expect(durable).resolves.toBeUndefined();
     expect(journal.append('note').seq).toBe(3);
     journal.close();
   });
 
   it('a failed fdatasync rejects with JOURNAL_WRITE_FAILED naming the records; the journal numbers on after them', async () => {
     const disk = heldSync();
-    const journal = MigrationJournal.begin(dir, 'vm1-eio', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
-    const pending = journal.appendInBackground([['cont-may-follow', {}]]);
+    const journal = MigrationJournal.begin(dir, 'vm1-eio', { vm: 'vm1' }, disk);
+    journal.writeUnsynced([['cont-may-follow', {}]]);
+    const durable = journal.syncInBackground();
     disk.calls[0]?.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
-    await expect(pending.durable).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED', details: { records: ['cont-may-follow'] } });
+    await expect(durable).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED', details: { records: ['cont-may-follow'] } });
     expect(journal.append('rollback-started').seq).toBe(2);
     journal.close();
+    await expect(journal.syncInBackground()).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED' });
   });
 
   it('close() while an fdatasync runs keeps the file open until it finished', async () => {
     const disk = heldSync();
-    const journal = MigrationJournal.begin(dir, 'vm1-close', { vm: 'vm1' }, { syncInBackground: disk.syncInBackground });
-    const pending = journal.appendInBackground([['destination-resuming', {}]]);
+    const journal = MigrationJournal.begin(dir, 'vm1-close', { vm: 'vm1' }, disk);
+    journal.writeUnsynced([['destination-resuming', {}]]);
+    const durable = journal.syncInBackground();
     journal.close();
-    expect(() => journal.append('note')).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+    expect(() => journal.writeUnsynced([['note', {}]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
     // The descriptor is still this journal's: the sync succeeds (a closed one would be EBADF).
     disk.calls[0]?.finish();
-    await expect(pending.durable).resolves.toBeUndefined();
+    await expect(durable).resolves.toBeUndefined();
     expect(() => fs.fstatSync(disk.calls[0]?.fd as number)).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 
   it('syncs for real by default', async () => {
     const journal = MigrationJournal.begin(dir, 'vm1-real', { vm: 'vm1' });
-    await expect(journal.appendInBackground([['cont-may-follow', {}]]).durable).resolves.toBeUndefined();
+    journal.writeUnsynced([['cont-may-follow', {}]]);
+    await expect(journal.syncInBackground()).resolves.toBeUndefined();
     journal.close();
     expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'cont-may-follow']);
   });
@@ -258,11 +264,13 @@ describe('MigrationJournal on a full disk', () => {
     });
   });
 
-  it('a background append that does not fit throws at once, before anything could depend on it', () => {
+  it('an unsynced write that does not fit throws at once, before anything could depend on it, and leaves nothing', () => {
     withFullDisk((mount, fill) => {
       const journal = MigrationJournal.begin(mount, 'vm1-b', { vm: 'vm1' });
+      const before = fs.statSync(journal.file).size;
       fill();
-      expect(() => journal.appendInBackground([['destination-resuming', { padding: 'x'.repeat(16384) }]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(() => journal.writeUnsynced([['destination-resuming', { padding: 'x'.repeat(16384) }]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(fs.statSync(journal.file).size).toBe(before);
       journal.close();
     });
   });
