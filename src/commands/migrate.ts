@@ -120,6 +120,7 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
           // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a
           // phase; at the switchover this fires inside the pre-switchover event's dispatch.
           atPhase: faultAt ? (phase, point) => killAt(faultAt, phase, point.at) : undefined,
+          atPoint: faultAt?.includes(':') ? (point) => killAt(faultAt, ...(point.split(':') as [Phase, string])) : undefined,
         },
       );
       const summary = await migration.run();
@@ -197,8 +198,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
  * it, e.g. `resume:before-cont`): says where it fires (tests read it), then SIGKILLs nicmig.
  */
 function killAt(faultAt: string, phase: Phase, at: string): void {
-  const [faultPhase, faultPoint] = faultAt.split(':');
-  if (phase !== faultPhase || (faultPoint !== undefined && at !== faultPoint)) return;
+  const [faultPhase, faultPoint = at] = faultAt.split(':');
+  if (phase !== faultPhase || at !== faultPoint) return;
   process.stderr.write(`fault injected: SIGKILL at ${phase} (${at})\n`);
   process.kill(process.pid, 'SIGKILL');
 }

@@ -86,13 +86,16 @@ export interface MigrationRequest {
  */
 export interface FaultPoint {
   phase: Phase;
-  /**
-   * Inside resume: `before-cont`, the pre-cont record is durable, `destination-resuming` not
-   * yet written, `cont` not sent; `after-cont`, the destination resumed (its RESUME came), the
-   * record of it not yet written.
-   */
-  at: 'phase-start' | 'pre-switchover-dispatch' | 'before-cont' | 'after-cont';
+  at: 'phase-start' | 'pre-switchover-dispatch';
 }
+
+/**
+ * Points inside a phase where a fault hook fires (`atPoint`): `resume:before-cont`, the
+ * pre-cont record is durable, `destination-resuming` not yet written, `cont` not sent;
+ * `resume:after-cont`, the destination resumed (its RESUME came), `destination-resumed` not
+ * yet written.
+ */
+export type InsidePoint = 'resume:before-cont' | 'resume:after-cont';
 
 export interface MigrationDependencies {
   hosts: ReadonlyMap<string, HostHandle>;
@@ -108,6 +111,8 @@ export interface MigrationDependencies {
    * rejecting, there injects a failure. A hook that returns nothing adds no wait.
    */
   atPhase?: (phase: Phase, point: FaultPoint) => Promise<void> | void;
+  /** Fault injection for tests at the points inside a phase (InsidePoint), as atPhase. */
+  atPoint?: (point: InsidePoint) => Promise<void> | void;
 }
 
 /** resolve -> preflight: the VM's source and the destination. */
@@ -659,7 +664,7 @@ export class Migration {
     // disk is slower than the stream, and then awaited. If it failed, the destination is not
     // resumed: the error rolls back (invariant 4).
     await switched.contMayFollow;
-    const hook = this.deps.atPhase?.('resume', { phase: 'resume', at: 'before-cont' });
+    const hook = this.deps.atPoint?.('resume:before-cont');
     if (hook) await hook;
     // Written, not synced, right before cont: on this boot its absence proves cont never went
     // out (docs/recover.md). A write that fails stops the cont just the same.
@@ -682,7 +687,7 @@ export class Migration {
     const resumingDurable = journal.syncInBackground();
     const event = await resumed;
     this.eventLog.push({ side: 'destination', event });
-    const resumedHook = this.deps.atPhase?.('resume', { phase: 'resume', at: 'after-cont' });
+    const resumedHook = this.deps.atPoint?.('resume:after-cont');
     if (resumedHook) await resumedHook;
     await this.afterCont(session, resumingDurable, warnings);
     const announced = await this.strategy.afterResume(destination);
