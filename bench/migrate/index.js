@@ -20,6 +20,18 @@ const QEMU = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
 const baselineWindowsSink = [];
+
+/** Until the VM's QEMU on the host it left is gone: a QEMU still exiting answers the next probe as unknown. */
+async function untilGone(host) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { presence, monitor } = await host.probeVm('vm1');
+    monitor?.disconnect();
+    if (presence.state === 'gone') return;
+    if (Date.now() > deadline) throw new Error(`vm1 still ${presence.state} on ${host.name} 30 s after it migrated away`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round3 = (x) => Math.round(x * 1000) / 1000;
 
@@ -149,6 +161,7 @@ async function main() {
         const source = await hosts.get(where).connectVm('vm1');
         baseline.push(await minimalMigration(source, hosts.get(to)));
       }
+      await untilGone(hosts.get(where));
       where = to;
     }
   } finally {

@@ -106,7 +106,7 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const faultPhase = process.env.NICMIG_FAULT_KILL_AT as Phase | undefined;
+    const faultAt = process.env.NICMIG_FAULT_KILL_AT;
     progress?.start();
     try {
       migration = new Migration(
@@ -119,7 +119,8 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
           signal: controller.signal,
           // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a
           // phase; at the switchover this fires inside the pre-switchover event's dispatch.
-          atPhase: faultPhase ? (phase, point) => killAt(faultPhase, phase, point.at) : undefined,
+          atPhase: faultAt ? (phase, point) => killAt(faultAt, phase, point.at) : undefined,
+          atPoint: faultAt?.includes(':') ? (point) => killAt(faultAt, ...(point.split(':') as [Phase, string])) : undefined,
         },
       );
       const summary = await migration.run();
@@ -192,9 +193,13 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
   }
 }
 
-/** The fault hook of NICMIG_FAULT_KILL_AT: says where it fires (tests read it), then SIGKILLs nicmig. */
-function killAt(faultPhase: Phase, phase: Phase, at: string): void {
-  if (phase !== faultPhase) return;
+/**
+ * The fault hook of NICMIG_FAULT_KILL_AT (`<phase>`, or `<phase>:<point>` for a point inside
+ * it, e.g. `resume:before-cont`): says where it fires (tests read it), then SIGKILLs nicmig.
+ */
+function killAt(faultAt: string, phase: Phase, at: string): void {
+  const [faultPhase, faultPoint = at] = faultAt.split(':');
+  if (phase !== faultPhase || at !== faultPoint) return;
   process.stderr.write(`fault injected: SIGKILL at ${phase} (${at})\n`);
   process.kill(process.pid, 'SIGKILL');
 }

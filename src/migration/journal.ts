@@ -22,11 +22,20 @@ export const JournalEventSchema = z.enum([
   'switchover',
   /** VF quiesced on the source; its final admin log captured. */
   'source-vf-quiesced',
+  /**
+   * Written with `switchover`, durable before any `cont`: from here `cont` may follow once the
+   * stream completes. It does not say that `cont` was sent (`destination-resuming` does); its
+   * `bootId` tells recover whether that record can be trusted to be there (docs/recover.md).
+   */
+  'cont-may-follow',
   /** Stream completed on both sides; destination paused with the whole state. */
   'migration-completed',
   /** VF state replayed and verified on the destination. */
   'replayed',
-  /** About to `cont` the destination: from here on nothing rolls back. */
+  /**
+   * About to `cont` the destination: written (not yet synced) right before `cont` is sent, so
+   * that on the boot that wrote it its absence proves `cont` never went out.
+   */
   'destination-resuming',
   'destination-resumed',
   'announced',
@@ -78,24 +87,55 @@ function crc32Hex(text: string): string {
   return (zlib.crc32(text) >>> 0).toString(16).padStart(8, '0');
 }
 
-/** Writes all of `text` (a short write is continued, a write of nothing is an error). */
+/**
+ * Appends all of `text` (a short write is continued, a write of nothing is an error). When it
+ * fails part-way, the part written is cut off again, so that the next record does not follow
+ * a torn one (nicmig is the journal's only writer, and appends to its end).
+ */
 function writeFully(fd: number, text: string): void {
   const buffer = Buffer.from(text, 'utf8');
   let offset = 0;
-  while (offset < buffer.length) {
-    const written = fs.writeSync(fd, buffer, offset, buffer.length - offset);
-    if (written <= 0) throw Object.assign(new Error(`wrote ${offset} of ${buffer.length} bytes`), { code: 'ENOSPC' });
-    offset += written;
+  try {
+    while (offset < buffer.length) {
+      const written = fs.writeSync(fd, buffer, offset, buffer.length - offset);
+      if (written <= 0) throw Object.assign(new Error(`wrote ${offset} of ${buffer.length} bytes`), { code: 'ENOSPC' });
+      offset += written;
+    }
+  } catch (error) {
+    if (offset > 0) {
+      try {
+        fs.ftruncateSync(fd, fs.fstatSync(fd).size - offset);
+      } catch {
+        // Left torn: the next reader detects the tail and the next open cuts it away.
+      }
+    }
+    throw error;
   }
+}
+
+/** The journal's I/O that tests replace (a slow or failing disk). */
+export interface JournalOptions {
+  /** The fdatasync of `syncInBackground`: `fs.fdatasync` unless given. */
+  backgroundFdatasync?: (fd: number) => Promise<void>;
+}
+
+function fdatasyncInBackground(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 export class MigrationJournal {
   private seq: number;
+  /** fdatasyncs still running in the background: the file is closed once they settled. */
+  private syncing = 0;
+  private closeWhenSynced = -1;
+  /** Records written by writeUnsynced since the last sync. */
+  private readonly unsynced: JournalEvent[] = [];
 
   private constructor(
     readonly file: string,
     private fd: number,
     nextSeq: number,
+    private readonly options: JournalOptions = {},
   ) {
     this.seq = nextSeq;
   }
@@ -120,7 +160,7 @@ export class MigrationJournal {
    * synced), so a full disk leaves no empty journal behind. Nothing has changed yet when this
    * fails: STATE_DIR_UNWRITABLE, exit 5.
    */
-  static begin(dir: string, name: string, data: Record<string, unknown>): MigrationJournal {
+  static begin(dir: string, name: string, data: Record<string, unknown>, options: JournalOptions = {}): MigrationJournal {
     const file = path.join(dir, `${name}.journal`);
     const temporary = path.join(dir, `.${name}.journal.${process.pid}.tmp`);
     let fd = -1;
@@ -144,7 +184,7 @@ export class MigrationJournal {
       fs.rmSync(file, { force: true });
       throw new JournalError('STATE_DIR_UNWRITABLE', `cannot start the journal in ${dir}: ${(error as Error).message}; nothing was changed`, { file, dir }, error, ExitCode.STATE_DIR);
     }
-    return new MigrationJournal(file, fd, 1);
+    return new MigrationJournal(file, fd, 1, options);
   }
 
   /**
@@ -195,7 +235,60 @@ export class MigrationJournal {
       throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
     }
     this.seq += records.length;
+    // The fdatasync made what writeUnsynced wrote before durable too.
+    this.unsynced.length = 0;
     return records;
+  }
+
+  /**
+   * Writes the records now, without syncing them: on return every byte is in the file, where
+   * every reader on this machine finds it, whatever becomes of this process, until the machine
+   * restarts. `syncInBackground` (or the next `append`) makes them durable. A write that fails
+   * throws JOURNAL_WRITE_FAILED, and none of its bytes stay in the file.
+   */
+  writeUnsynced(entries: readonly (readonly [JournalEvent, Record<string, unknown>])[]): JournalRecord[] {
+    const time = new Date().toISOString();
+    const records = entries.map(([event, data], index): JournalRecord => ({ seq: this.seq + index, time, event, data: { ...data } }));
+    try {
+      if (this.fd < 0) throw new Error('the journal is closed');
+      writeFully(this.fd, records.map(frame).join(''));
+    } catch (error) {
+      throw new JournalError('JOURNAL_WRITE_FAILED', `cannot write journal ${this.file}: ${(error as Error).message}`, { file: this.file, records: entries.map(([event]) => event) }, error);
+    }
+    this.seq += records.length;
+    this.unsynced.push(...records.map((r) => r.event));
+    return records;
+  }
+
+  /**
+   * Makes what was written so far durable off the event loop (an fdatasync in libuv's thread
+   * pool), so that a step can await it later instead of blocking where it writes. Settles when
+   * it is durable; rejects with JOURNAL_WRITE_FAILED naming the records it was to make durable.
+   * A rejection nobody awaits (a failure before then) is no crash.
+   */
+  syncInBackground(): Promise<void> {
+    const records = this.unsynced.splice(0);
+    const failed = (error: unknown) =>
+      new JournalError('JOURNAL_WRITE_FAILED', `cannot sync journal ${this.file}: ${(error as Error).message}`, { file: this.file, records }, error);
+    if (this.fd < 0) {
+      const closed = Promise.reject(failed(new Error('the journal is closed')));
+      closed.catch(() => undefined);
+      return closed;
+    }
+    this.syncing++;
+    const durable = (this.options.backgroundFdatasync ?? fdatasyncInBackground)(this.fd)
+      .catch((error: unknown) => {
+        throw failed(error);
+      })
+      .finally(() => {
+        this.syncing--;
+        if (this.syncing === 0 && this.closeWhenSynced >= 0) {
+          fs.closeSync(this.closeWhenSynced);
+          this.closeWhenSynced = -1;
+        }
+      });
+    durable.catch(() => undefined);
+    return durable;
   }
 
   /** Like append, for records that must not stop what follows (rollback, after cont): the error, or undefined. */
@@ -208,11 +301,12 @@ export class MigrationJournal {
     }
   }
 
+  /** Closes the file; a background fdatasync still running keeps it open until it settled. */
   close(): void {
-    if (this.fd >= 0) {
-      fs.closeSync(this.fd);
-      this.fd = -1;
-    }
+    if (this.fd < 0) return;
+    if (this.syncing > 0) this.closeWhenSynced = this.fd;
+    else fs.closeSync(this.fd);
+    this.fd = -1;
   }
 }
 
@@ -332,6 +426,19 @@ export function listJournals(dir: string, vm?: string): { file: string; vm: stri
     })
     .filter((journal) => vm === undefined || journal.vm === vm)
     .sort((a, b) => (a.records[0]?.time ?? '').localeCompare(b.records[0]?.time ?? '') * -1);
+}
+
+/**
+ * This machine's boot (Linux's `boot_id`), or null where it cannot be read. A record that was
+ * written but not yet synced is visible to every reader until the machine restarts; after a
+ * restart it may be gone. recover compares the two boots to know which case it is in.
+ */
+export function currentBootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** Makes a new file's directory entry durable too. */

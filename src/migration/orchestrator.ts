@@ -16,7 +16,7 @@ import {
 } from './convergence.js';
 import { MigrationError, PreflightError, UncertainError, type MigrationFailureKind } from './errors.js';
 import { PHASES, type MigrationEvent, type MigrationEventSink, type Phase } from './events.js';
-import { JournalError, MigrationJournal, type JournalEvent } from './journal.js';
+import { currentBootId, JournalError, MigrationJournal, type JournalEvent, type JournalOptions } from './journal.js';
 import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { compareSides } from './compare-sides.js';
@@ -92,11 +92,21 @@ export interface FaultPoint {
   at: 'phase-start' | 'pre-switchover-dispatch';
 }
 
+/**
+ * Points inside a phase where a fault hook fires (`atPoint`): `resume:before-cont`, the
+ * pre-cont record is durable, `destination-resuming` not yet written, `cont` not sent;
+ * `resume:after-cont`, the destination resumed (its RESUME came), `destination-resumed` not
+ * yet written.
+ */
+export type InsidePoint = 'resume:before-cont' | 'resume:after-cont';
+
 export interface MigrationDependencies {
   hosts: ReadonlyMap<string, HostHandle>;
   /** The VM's strategy: plain, or the VF replay for VMs with vfio-i40evf devices. */
   strategy: MigrationStrategy;
   journalDir: string;
+  /** The journal's disk I/O, for tests that make it slow or fail; the real one unless given. */
+  journalOptions?: JournalOptions;
   onEvent: MigrationEventSink;
   signal?: AbortSignal;
   /**
@@ -104,6 +114,8 @@ export interface MigrationDependencies {
    * rejecting, there injects a failure. A hook that returns nothing adds no wait.
    */
   atPhase?: (phase: Phase, point: FaultPoint) => Promise<void> | void;
+  /** Fault injection for tests at the points inside a phase (InsidePoint), as atPhase. */
+  atPoint?: (point: InsidePoint) => Promise<void> | void;
 }
 
 /** resolve -> preflight: the VM's source and the destination. */
@@ -145,6 +157,12 @@ interface AtSwitchover {
   switchoverSent: Promise<unknown>;
   /** The downtime limits QEMU was given, in order. */
   downtimeSteps: DowntimeStep[];
+}
+
+/** switchover -> resume: the stream completed on both sides. */
+interface Switched {
+  /** Settles when the pre-cont record (`cont-may-follow`) is durable; rejects when it cannot be. */
+  contMayFollow: Promise<void>;
 }
 
 /**
@@ -240,9 +258,9 @@ export class Migration {
       closers.push(() => ready.destinationEvents.close(), () => ready.destination.monitor.disconnect());
       const atSwitchover = await this.step('precopy', () => this.precopy(session as Session, ready, ledger));
       closers.push(() => atSwitchover.sourceEvents.close());
-      await this.step('switchover', () => this.switchover(session as Session, ready, atSwitchover), { faultHookFired: true });
+      const switched = await this.step('switchover', () => this.switchover(session as Session, ready, atSwitchover), { faultHookFired: true });
       const replay = this.strategy.hasReplayPhase ? await this.step('replay', () => this.replay(ready.destination.monitor)) : this.skip('replay');
-      await this.step('resume', () => this.resume(session as Session, ready, replay, () => (resumed = true), ledger, cleanupWarnings));
+      await this.step('resume', () => this.resume(session as Session, ready, switched, replay, () => (resumed = true), ledger, cleanupWarnings));
       // QEMU keeps the statistics in postmigrate: read them after the guest runs again.
       const completedInfo = await session.source.queryMigrate().catch(() => null);
       await this.step('cleanup', () => this.cleanup(session as Session, ready, cleanupWarnings));
@@ -405,15 +423,20 @@ export class Migration {
   private openJournal(checked: Checked): Session {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     // All or nothing: a state directory that cannot take it fails here, before anything changed.
-    const journal = MigrationJournal.begin(this.deps.journalDir, `${this.request.vm}-${stamp}`, {
-      vm: this.request.vm,
-      from: checked.sourceHost.name,
-      to: this.request.to,
-      strategy: this.strategy.name,
-      sourceWasRunning: checked.sourceWasRunning,
-      machineType: checked.machineType ?? null,
-      options: this.options,
-    });
+    const journal = MigrationJournal.begin(
+      this.deps.journalDir,
+      `${this.request.vm}-${stamp}`,
+      {
+        vm: this.request.vm,
+        from: checked.sourceHost.name,
+        to: this.request.to,
+        strategy: this.strategy.name,
+        sourceWasRunning: checked.sourceWasRunning,
+        machineType: checked.machineType ?? null,
+        options: this.options,
+      },
+      this.deps.journalOptions,
+    );
     this.journalPath = path.resolve(journal.file);
     return { ...checked, journal };
   }
@@ -614,12 +637,19 @@ export class Migration {
     return results;
   }
 
-  private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<void> {
+  private async switchover(session: Session, prepared: Prepared, atSwitchover: AtSwitchover): Promise<Switched> {
     const { source, journal } = session;
     await atSwitchover.switchoverSent;
-    // Written while QEMU sends the final pass; recover must not resume a destination whose
-    // VF was quiesced on the source but never replayed.
-    journal.appendAll([['switchover', {}], ...this.strategy.switchoverRecords.map((event) => [event, {}] as const)]);
+    // Written while QEMU sends the final pass, and synced in the background meanwhile: the
+    // pre-cont record is durable before cont without a sync inside the pause (resume awaits
+    // it, never skips it). recover must not resume a destination whose VF was quiesced on the
+    // source but never replayed.
+    journal.writeUnsynced([
+      ['switchover', {}],
+      ...this.strategy.switchoverRecords.map((event) => [event, {}] as const),
+      ['cont-may-follow', { bootId: currentBootId() }],
+    ]);
+    const contMayFollow = journal.syncInBackground();
     const deadline = performance.now() + this.options.stepTimeoutMs;
     const ends = await Promise.allSettled([
       this.migrationEnd('source', atSwitchover.sourceEvents, deadline),
@@ -642,8 +672,9 @@ export class Migration {
         `migration ended ${sourceStatus} on the source and ${destinationStatus} on the destination: ${info?.['error-desc'] ?? 'no reason given'}${await this.destinationError(prepared)}`,
       );
     }
-    // Journalled together with 'destination-resuming' (one fsync inside the downtime): a
-    // crash before then finds no 'migration-completed' and rolls back, which is safe.
+    // Journalled with 'destination-resuming', right before cont: a crash before then finds
+    // neither and rolls back a destination that never ran, which is safe.
+    return { contMayFollow };
   }
 
   /** The destination's own account of a failed stream (its error-desc), or that it is gone; '' when it says nothing. */
@@ -693,12 +724,26 @@ export class Migration {
 
   // --- resume --------------------------------------------------------------------------
 
-  private async resume(session: Session, prepared: Prepared, replay: ReplayReport | undefined, markResumed: () => void, ledger: RollbackLedger, warnings: string[]): Promise<void> {
+  private async resume(
+    session: Session,
+    prepared: Prepared,
+    switched: Switched,
+    replay: ReplayReport | undefined,
+    markResumed: () => void,
+    ledger: RollbackLedger,
+    warnings: string[],
+  ): Promise<void> {
     const { journal } = session;
     const destination = prepared.destination.monitor;
-    // One fsync for all three records: the only journal write inside the downtime. If it
-    // fails, the destination is not resumed: the error rolls back (invariant 4).
-    journal.appendAll([
+    // The record that must precede cont, synced since the switchover: done by now unless the
+    // disk is slower than the stream, and then awaited. If it failed, the destination is not
+    // resumed: the error rolls back (invariant 4).
+    await switched.contMayFollow;
+    const hook = this.deps.atPoint?.('resume:before-cont');
+    if (hook) await hook;
+    // Written, not synced, right before cont: on this boot its absence proves cont never went
+    // out (docs/recover.md). A write that fails stops the cont just the same.
+    journal.writeUnsynced([
       ['migration-completed', {}],
       ...(replay ? [['replayed', { captured: replay.captured, replayed: replay.replayed, verified: replay.verified }] as const] : []),
       ['destination-resuming', { paused: !session.sourceWasRunning }],
@@ -707,14 +752,19 @@ export class Migration {
       // A guest that was paused on the source stays paused on the destination, which owns it
       // from here on, as libvirt does.
       markResumed();
-      this.recordAfterResume(session, [], 'destination-resumed', { paused: true });
+      await this.afterCont(session, journal.syncInBackground(), warnings, { paused: true });
       return;
     }
     // Once QEMU answered cont the destination runs: nothing rolls back after that.
     ledger.contSent = true;
-    const event = await destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
+    const resumed = destination.contAndWaitForResume(this.options.stepTimeoutMs, markResumed);
+    // Synced once cont is on its way, while QEMU resumes the guest.
+    const resumingDurable = journal.syncInBackground();
+    const event = await resumed;
     this.eventLog.push({ side: 'destination', event });
-    this.recordAfterResume(session, [], 'destination-resumed');
+    const resumedHook = this.deps.atPoint?.('resume:after-cont');
+    if (resumedHook) await resumedHook;
+    await this.afterCont(session, resumingDurable, warnings);
     const announced = await this.strategy.afterResume(destination);
     if (announced > 0) this.recordAfterResume(session, warnings, 'announced', { by: 'nicmig', how: 'i40evf-announce', devices: announced });
     await this.announceNics(session, prepared.announce, destination, warnings);
@@ -735,6 +785,16 @@ export class Migration {
       }
     }
     this.recordAfterResume(session, warnings, 'announced', announcedRecord(plan));
+  }
+
+  /** After cont: the records written before it made durable (or a warning), then `destination-resumed`. */
+  private async afterCont(session: Session, resumingDurable: Promise<void>, warnings: string[], data: Record<string, unknown> = {}): Promise<void> {
+    const failure = await resumingDurable.then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    if (failure) warnings.push(`the journal could not sync 'destination-resuming': ${failure.message}`);
+    this.recordAfterResume(session, warnings, 'destination-resumed', data);
   }
 
   // --- cleanup (after resume: retried and reported, never undone) -----------------------

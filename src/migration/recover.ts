@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readJournal, MigrationJournal, vmOfJournalName, type JournalRecord } from './journal.js';
+import { currentBootId, readJournal, MigrationJournal, vmOfJournalName, type JournalRecord } from './journal.js';
 import type { HostHandle, VmPresence, VmProbe } from './ports.js';
 import { decideRecovery, type RecoveryDecision } from './recovery-plan.js';
 import { rollBack, StepRunner, type StepResult } from './rollback.js';
@@ -42,7 +42,7 @@ export async function recoverMigration(file: string, hosts: ReadonlyMap<string, 
   const [source, destination] = begin ? await Promise.all([probe(hosts.get(from), from, vm), probe(hosts.get(to), to, vm)]) : [noHost(), noHost()];
   // Every reply within the step deadline (a QEMU stuck on a command).
   for (const side of [source, destination]) side.monitor?.setCommandTimeout(stepTimeoutMs);
-  const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to });
+  const decision = decideRecovery(records, source.presence, destination.presence, { vm, from, to, bootId: currentBootId() });
   const base = { vm, journal: file, from, to, decision, source: source.presence, destination: destination.presence };
   if (decision.action === 'needs-facts') {
     // Nothing is changed, the journal included: the next recover starts from the same place.

@@ -11,11 +11,17 @@ export type RecoveryDecision =
   | { action: 'needs-facts'; reason: string; needs: string[] }
   | { action: 'uncertain'; reason: string };
 
-/** Names for the messages of a decision. */
+/** Names for the messages of a decision, and the one fact about the machine recover runs on. */
 export interface RecoveryNames {
   vm: string;
   from: string;
   to: string;
+  /**
+   * This machine's boot (`currentBootId()`), or null when unknown. `destination-resuming` is
+   * written unsynced right before cont: its absence proves cont never went out only when read
+   * on the boot that wrote the journal (`cont-may-follow`'s `bootId`).
+   */
+  bootId?: string | null;
 }
 
 const SOURCE_STOPPED_BY_MIGRATION = new Set(['finish-migrate', 'postmigrate', 'paused']);
@@ -34,9 +40,13 @@ function needFor(presence: Extract<VmPresence, { state: 'unknown' }>, vm: string
  *    A journal that ended: nothing to do.
  * 1. Any side unknown (busy, hung, unreachable): change nothing and say what is needed.
  * 2. A running destination owns the guest: finish forward, never resume the source.
- * 3. Before the destination's `cont` was ever attempted, roll back (invariant 2).
- * 4. After `cont` was attempted but the destination is not running, act only if the source
- *    is gone (then the destination holds the only copy: resume it); otherwise say so.
+ * 3. Before the destination's `cont` was ever attempted, roll back (invariant 2). Never
+ *    attempted: no `destination-resuming`, read on the boot that wrote `cont-may-follow`
+ *    (or no `cont-may-follow` at all), or a destination still receiving the stream.
+ * 4. After `cont` was attempted, or after `cont-may-follow` when the machine restarted since
+ *    (an unsynced `destination-resuming` may be lost), and the destination is not running:
+ *    act only if the source is gone and the destination surely holds the whole state (then
+ *    resume it: it holds the only copy); otherwise say so.
  */
 export function decideRecovery(records: readonly JournalRecord[], sourcePresence: VmPresence, destinationPresence: VmPresence, names?: RecoveryNames): RecoveryDecision {
   const has = (event: string) => records.some((r) => r.event === event);
@@ -78,7 +88,11 @@ export function decideRecovery(records: readonly JournalRecord[], sourcePresence
     return { action: 'finish', reason: 'the destination took the guest over (the journal says so)', resumeDestination: false, quitSource: source.alive };
   }
 
-  const contAttempted = has('destination-resuming');
+  const contMayFollow = records.find((r) => r.event === 'cont-may-follow');
+  // The destination still receives the stream: nicmig sends cont only after it completed.
+  const stillIncoming = destination.alive && destination.status === 'inmigrate';
+  const resumingMayBeLost = contMayFollow !== undefined && !has('destination-resuming') && !stillIncoming && (names?.bootId == null || contMayFollow.data.bootId !== names.bootId);
+  const contAttempted = has('destination-resuming') || resumingMayBeLost;
   if (!contAttempted) {
     if (source.alive) {
       return {
@@ -100,16 +114,23 @@ export function decideRecovery(records: readonly JournalRecord[], sourcePresence
     return { action: 'uncertain', reason: 'the source is gone and the destination does not hold a complete state: the guest is lost or elsewhere' };
   }
 
-  // `cont` on the destination was attempted; it is not running now.
+  // `cont` on the destination was attempted (or may have been); it is not running now.
+  const restarted = resumingMayBeLost
+    ? ' (the journal was not written during this boot of this machine, so the lack of a destination-resuming record does not prove that cont was never sent)'
+    : '';
   if (!source.alive && destination.alive) {
+    // Without the records written with destination-resuming, only QEMU's word says the stream
+    // completed, and nothing vouches for the replay of a quiesced VF.
+    const complete = !resumingMayBeLost || (destination.migration === 'completed' && !has('source-vf-quiesced'));
+    if (!complete) return { action: 'uncertain', reason: `the source is gone and the destination may not hold the complete, replayed state${restarted}` };
     return { action: 'finish', reason: 'the source is gone; resuming the destination, which holds the only copy', resumeDestination: true, quitSource: false };
   }
   if (source.alive && source.status === 'running') {
-    return { action: 'uncertain', reason: 'the source runs again although the destination was resumed: check the guest before anything else' };
+    return { action: 'uncertain', reason: `the source runs again although the destination may have been resumed: check the guest before anything else${restarted}` };
   }
   return {
     action: 'uncertain',
-    reason: `the destination was resumed but is now ${destination.alive ? destination.status : 'gone'}: nicmig will not guess which copy is current`,
+    reason: `the destination may have been resumed but is now ${destination.alive ? destination.status : 'gone'}: nicmig will not guess which copy is current${restarted}`,
   };
 }
 

@@ -82,13 +82,18 @@ describeWithQemu('nicmig migrate / status / recover / cancel on real QEMU hosts'
   it.each([
     ['switchover', 'rolled back', 'hostA'],
     ['resume', 'rolled back', 'hostA'],
+    // The pre-cont record is durable, cont was never sent: the destination never ran.
+    ['resume:before-cont', 'rolled back', 'hostA'],
+    // cont was sent and answered: the destination runs and owns the guest.
+    ['resume:after-cont', 'finished', 'hostB'],
     ['cleanup', 'finished', 'hostB'],
   ])('nicmig SIGKILLed at %s: recover says %s and the VM runs on %s', async (phase, verb, host) => {
     await lab.startRunning('vm1', 'hostA').then((vm) => vm.monitor.client.destroy());
     const killed = await runCli(['migrate', 'vm1', 'hostB', '--config', config], { env: { NICMIG_FAULT_KILL_AT: phase } });
     expect(killed.code).not.toBe(0);
     // The switchover's fault fires on the production path: inside the pre-switchover event's dispatch.
-    expect(killed.stderr).toContain(`fault injected: SIGKILL at ${phase} (${phase === 'switchover' ? 'pre-switchover-dispatch' : 'phase-start'})`);
+    const [phaseName, point] = phase.split(':');
+    expect(killed.stderr).toContain(`fault injected: SIGKILL at ${phaseName} (${point ?? (phase === 'switchover' ? 'pre-switchover-dispatch' : 'phase-start')})`);
     expect(await where()).toMatchObject({ needsRecover: expect.any(String) });
     const recovered = await cli('recover', 'vm1');
     expect(recovered.code).toBe(0);

@@ -21,7 +21,8 @@ jest.setTimeout(120_000);
  * exactly one place, the one recover named; its VF active and not quiesced; nothing left on
  * the other host; no active marker; no unfinished journal.
  */
-const PHASES = ['resolve', 'preflight', 'prepare', 'precopy', 'switchover', 'replay', 'resume', 'cleanup'] as const;
+/** Each phase's start, and two points inside resume: the pre-cont record durable, cont not sent; cont sent and answered. */
+const PHASES = ['resolve', 'preflight', 'prepare', 'precopy', 'switchover', 'replay', 'resume', 'resume:before-cont', 'resume:after-cont', 'cleanup'] as const;
 const FAULTS = ['SIGKILL of nicmig', 'SIGKILL, journal tail torn', 'SIGKILL, other client on a monitor at recover'] as const;
 type Fault = (typeof FAULTS)[number];
 
@@ -29,7 +30,9 @@ const section = new MatrixSection(
   'cli',
   'The CLI against a lab of processes (VF strategy)',
   [
-    '`nicmig migrate` is SIGKILLed at the start of the phase (switchover: inside the pre-switchover event) and `nicmig recover --json` is run; with',
+    '`nicmig migrate` is SIGKILLed at the start of the phase (switchover: inside the pre-switchover event; `resume:before-cont`: once the pre-cont',
+    'record `cont-may-follow` is durable, before `destination-resuming` is written and `cont` sent; `resume:after-cont`: once the destination',
+    'resumed, before `destination-resumed` is written) and `nicmig recover --json` is run; with',
     '"journal tail torn" the last journal record is first cut in half (a crash mid-append); with "other client" a second QMP client holds the monitor',
     'of the VM on the host it was migrated to when recover first runs (recover must change nothing and exit 15), and is then let go.',
   ].join('\n'),
@@ -99,6 +102,22 @@ async function runCell(phase: (typeof PHASES)[number], fault: Fault): Promise<st
   );
   const killed = await runCli(['migrate', 'vm1', to, '--config', config], { env: { NICMIG_FAULT_KILL_AT: phase } });
   if (killed.signal !== 'SIGKILL') throw new Error(`nicmig migrate was not killed at ${phase}: exit ${killed.code}\n${killed.stdout}\n${killed.stderr}`);
+  if (phase === 'resume:before-cont') {
+    // Killed where the cell says: the record that may precede cont is there, the one written right before cont is not.
+    expect(killed.stderr).toContain('fault injected: SIGKILL at resume (before-cont)');
+    const [journal] = listJournals(path.join(stateDir, 'journal')).filter((j) => !j.ended);
+    const events = journal?.records.map((r) => r.event) ?? [];
+    expect(events).toContain('cont-may-follow');
+    expect(events).not.toContain('destination-resuming');
+  }
+  if (phase === 'resume:after-cont') {
+    // Written right before cont, not necessarily synced yet: recover reads it all the same.
+    expect(killed.stderr).toContain('fault injected: SIGKILL at resume (after-cont)');
+    const [journal] = listJournals(path.join(stateDir, 'journal')).filter((j) => !j.ended);
+    const events = journal?.records.map((r) => r.event) ?? [];
+    expect(events).toContain('destination-resuming');
+    expect(events).not.toContain('destination-resumed');
+  }
   let outcome = '';
   if (fault === 'SIGKILL, journal tail torn') tearTail();
   if (fault === 'SIGKILL, other client on a monitor at recover') {
@@ -143,7 +162,7 @@ async function runCell(phase: (typeof PHASES)[number], fault: Fault): Promise<st
 describe('fault matrix through the CLI (lab processes, VF strategy)', () => {
   section.declareTests(
     FAULTS.flatMap((fault) =>
-      PHASES.filter((phase) => fault !== 'SIGKILL, other client on a monitor at recover' || ['switchover', 'resume'].includes(phase)).map((phase) => [phase, fault] as const),
+      PHASES.filter((phase) => fault !== 'SIGKILL, other client on a monitor at recover' || ['switchover', 'resume', 'resume:before-cont', 'resume:after-cont'].includes(phase)).map((phase) => [phase, fault] as const),
     ),
     runCell,
   );

@@ -77,6 +77,9 @@ describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 proces
     expect(journal[0]).toBe('begin');
     expect(journal.indexOf('destination-resuming')).toBeLessThan(journal.indexOf('destination-resumed'));
     expect(journal.indexOf('migration-completed')).toBeLessThan(journal.indexOf('destination-resuming'));
+    // The pre-cont record goes with the switchover, synced while the stream finishes.
+    expect(journal.indexOf('switchover')).toBe(journal.indexOf('cont-may-follow') - 1);
+    expect(journal.indexOf('cont-may-follow')).toBeLessThan(journal.indexOf('migration-completed'));
     expect(journal[journal.length - 1]).toBe('finished');
   });
 

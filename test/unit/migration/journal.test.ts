@@ -121,6 +121,82 @@ describe('MigrationJournal under faults', () => {
   });
 });
 
+describe('MigrationJournal.writeUnsynced and syncInBackground (the records around cont)', () => {
+  /** A disk whose fdatasync finishes only when the test says so, or fails. */
+  function heldSync() {
+    const calls: { fd: number; finish: (error?: Error) => void }[] = [];
+    const backgroundFdatasync = (fd: number) =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ fd, finish: (error) => (error ? reject(error) : fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))) });
+      });
+    return { calls, backgroundFdatasync };
+  }
+  const stillPending = async (promise: Promise<unknown>) => {
+    let pending = true;
+    promise.then(
+      () => (pending = false),
+      () => (pending = false),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    return pending;
+  };
+
+  it('has the records in the file on return, and says when they are durable', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-bg', { vm: 'vm1' }, disk);
+    const records = journal.writeUnsynced([
+      ['switchover', {}],
+      ['cont-may-follow', { bootId: 'b' }],
+    ]);
+    expect(records.map((r) => [r.seq, r.event])).toEqual([
+      [1, 'switchover'],
+      [2, 'cont-may-follow'],
+    ]);
+    // Another reader (recover, after this process died) already sees them.
+    expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'switchover', 'cont-may-follow']);
+    expect(disk.calls).toHaveLength(0);
+    const durable = journal.syncInBackground();
+    expect(await stillPending(durable)).toBe(true);
+    disk.calls[0]?.finish();
+    await expect(durable).resolves.toBeUndefined();
+    expect(journal.append('note').seq).toBe(3);
+    journal.close();
+  });
+
+  it('a failed fdatasync rejects with JOURNAL_WRITE_FAILED naming the records; the journal numbers on after them', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-eio', { vm: 'vm1' }, disk);
+    journal.writeUnsynced([['cont-may-follow', {}]]);
+    const durable = journal.syncInBackground();
+    disk.calls[0]?.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await expect(durable).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED', details: { records: ['cont-may-follow'] } });
+    expect(journal.append('rollback-started').seq).toBe(2);
+    journal.close();
+    await expect(journal.syncInBackground()).rejects.toMatchObject({ code: 'JOURNAL_WRITE_FAILED' });
+  });
+
+  it('close() while an fdatasync runs keeps the file open until it finished', async () => {
+    const disk = heldSync();
+    const journal = MigrationJournal.begin(dir, 'vm1-close', { vm: 'vm1' }, disk);
+    journal.writeUnsynced([['destination-resuming', {}]]);
+    const durable = journal.syncInBackground();
+    journal.close();
+    expect(() => journal.writeUnsynced([['note', {}]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+    // The descriptor is still this journal's: the sync succeeds (a closed one would be EBADF).
+    disk.calls[0]?.finish();
+    await expect(durable).resolves.toBeUndefined();
+    expect(() => fs.fstatSync(disk.calls[0]?.fd as number)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  it('syncs for real by default', async () => {
+    const journal = MigrationJournal.begin(dir, 'vm1-real', { vm: 'vm1' });
+    journal.writeUnsynced([['cont-may-follow', {}]]);
+    await expect(journal.syncInBackground()).resolves.toBeUndefined();
+    journal.close();
+    expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'cont-may-follow']);
+  });
+});
+
 /** A 64 KiB tmpfs: a state directory that fills up for real (root needed; CI runs as root). */
 function withFullDisk(body: (mount: string, fill: () => void) => void): void {
   let disk: SmallDisk;
@@ -163,6 +239,39 @@ describe('MigrationJournal on a full disk', () => {
       reopened.append('rolled-back');
       reopened.close();
       expect(readJournal(journal.file).records.map((r) => r.event)).toEqual(['begin', 'rolled-back']);
+    });
+  });
+
+  it('an append cut short by the full disk leaves none of its bytes: the same journal writes on cleanly once there is room', () => {
+    withFullDisk((mount, fill) => {
+      const journal = MigrationJournal.begin(mount, 'vm1-c', { vm: 'vm1' });
+      const before = fs.statSync(journal.file).size;
+      fill();
+      // Bigger than the room left in the file's last page: part of it would fit.
+      expect(() => journal.append('switchover', { padding: 'x'.repeat(16384) })).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(fs.statSync(journal.file).size).toBe(before);
+      fs.rmSync(path.join(mount, 'ballast'));
+      journal.append('rollback-started');
+      journal.append('rolled-back');
+      journal.close();
+      const contents = readJournal(journal.file);
+      expect(contents.truncatedTail).toBe(false);
+      expect(contents.records.map((r) => [r.seq, r.event])).toEqual([
+        [0, 'begin'],
+        [1, 'rollback-started'],
+        [2, 'rolled-back'],
+      ]);
+    });
+  });
+
+  it('an unsynced write that does not fit throws at once, before anything could depend on it, and leaves nothing', () => {
+    withFullDisk((mount, fill) => {
+      const journal = MigrationJournal.begin(mount, 'vm1-b', { vm: 'vm1' });
+      const before = fs.statSync(journal.file).size;
+      fill();
+      expect(() => journal.writeUnsynced([['destination-resuming', { padding: 'x'.repeat(16384) }]])).toThrow(expect.objectContaining({ code: 'JOURNAL_WRITE_FAILED' }));
+      expect(fs.statSync(journal.file).size).toBe(before);
+      journal.close();
     });
   });
 });
