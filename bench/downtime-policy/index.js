@@ -6,7 +6,7 @@
 // For each: the felt pause (STOP -> RESUME), QEMU's downtime, total time, pre-copy passes,
 // and the limits QEMU got. Needs `npm run build`.
 // BENCH_POLICY_RUNS (default 6) per policy and rate; BENCH_POLICY_DIRTY (pages/s, default
-// "2000,60000"); BENCH_POLICY_LIMIT_MS (default 50).
+// "2000,30000"); BENCH_POLICY_LIMIT_MS (default 50).
 import path from 'node:path';
 import { DemoLab } from '../../dist/lab/demo-lab.js';
 import { overheadFromHistory } from '../../dist/migration/downtime-policy.js';
@@ -15,7 +15,7 @@ import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../../dist/migration/orche
 import { PlainStrategy } from '../../dist/migration/strategy.js';
 
 const RUNS = Number(process.env.BENCH_POLICY_RUNS ?? 6);
-const RATES = (process.env.BENCH_POLICY_DIRTY ?? '2000,60000').split(',').map(Number);
+const RATES = (process.env.BENCH_POLICY_DIRTY ?? '2000,30000').split(',').map(Number);
 const LIMIT_MS = Number(process.env.BENCH_POLICY_LIMIT_MS ?? 50);
 const MEMORY_MIB = 256;
 const POLICIES = ['fixed', 'steps'];

@@ -23,7 +23,8 @@
 // Needs `npm run build`, root (network namespaces), QEMU 7.2 and/or 10.0
 // (scripts/install-qemu10.sh), apt access once for the guest image (cached in tmp/guest-cache).
 // BENCH_GUEST_RUNS (default 4) migrations per driver and cell; BENCH_GUEST_DIRTY (MiB/s,
-// default "4,96"); BENCH_GUEST_LIMIT_MS (default 50); BENCH_GUEST_QEMU ("7.2,10.0").
+// default "4,96"); BENCH_GUEST_LIMIT_MS (default 50); BENCH_GUEST_QEMU ("7.2,10.0");
+// BENCH_GUEST_STATE_DIR, where nicmig keeps its journals (default: the bench's temporary directory).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -127,6 +128,8 @@ async function main() {
   const kit = await loadGuestKit();
   const image = kit.guestImage();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nicmig-bench-guest-'));
+  // nicmig's journals; BENCH_GUEST_STATE_DIR puts them elsewhere (on tmpfs: what the one fsync inside the downtime costs).
+  const stateRoot = process.env.BENCH_GUEST_STATE_DIR ? fs.mkdtempSync(path.join(process.env.BENCH_GUEST_STATE_DIR, 'nicmig-bench-state-')) : dir;
   const fabric = new kit.GuestFabric(['hostA', 'hostB']);
   const guestConsole = await kit.GuestConsole.listen(path.join(dir, 'console.sock'));
   const records = [];
@@ -148,6 +151,7 @@ async function main() {
     fabric.destroy();
     kit.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(stateRoot, { recursive: true, force: true });
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -155,7 +159,7 @@ async function main() {
 
   try {
     for (const qemu of versions) {
-      const stateDir = path.join(dir, `state-${qemu.version}`);
+      const stateDir = path.join(stateRoot, `state-${qemu.version}`);
       const qemuBinary = qemu.version === '7.2' && QEMU72_RAM === 'odd' ? oddRamWrapper(dir, qemu.binary, MEMORY_MIB) : qemu.binary;
       if (qemuBinary !== qemu.binary) console.log(`bench/guest: QEMU 7.2 runs with the guest's RAM 8 KiB short of ${MEMORY_MIB} MiB (its TCG dirty-tracking bug; BENCH_GUEST_QEMU72_RAM=plain to run it as is)`);
       for (const rate of RATES) {
@@ -224,6 +228,7 @@ async function main() {
                   measuredDowntimeMs: s.measuredDowntimeMs,
                   downtimeMs: s.downtimeMs,
                   orchestratorDowntimeMs: s.orchestratorDowntimeMs,
+                  windows: s.orchestratorWindowsMs,
                   totalTimeMs: s.totalTimeMs,
                   passes: s.passes,
                   limits: s.downtimePolicy?.steps.map((step) => step.limitMs),
@@ -271,6 +276,7 @@ async function main() {
     fabric.destroy();
     kit.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(stateRoot, { recursive: true, force: true });
   }
 
   // QEMU's and the driver's figures count for every migration that completed; the probes'
@@ -300,6 +306,8 @@ async function main() {
         .filter((r) => r.migrated)
         .map((r) => `${(r.limits ?? []).join('>')}${r.overheadMs ? ` (-${r.overheadMs})` : ''}`);
       lines.push(`limits QEMU got under steps, per run (ms; overhead subtracted): ${steps.join(', ') || '-'}`);
+      const windows = (driver, part) => round(median(all(qemu.version, rate, driver).filter((r) => r.migrated && r.windows).map((r) => r.windows[part])), 2);
+      lines.push(`in-downtime time, pre-switchover -> device + completed -> RESUME (medians, ms): ${DRIVERS.map((d) => `${d} ${windows(d, 'switchover')} + ${windows(d, 'resume')}`).join('; ')}`);
       const base = medians.get('minimal');
       for (const driver of DRIVERS) {
         for (const [label, key, unit] of metrics.filter(([, key]) => ['measuredDowntimeMs', 'longestGapMs', 'orchestratorDowntimeMs', 'totalTimeMs'].includes(key))) {
