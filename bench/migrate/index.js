@@ -12,9 +12,9 @@ import { parseInventory } from '../../dist/inventory/inventory.js';
 import { QemuHost } from '../../dist/hosts/qemu-host.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../../dist/migration/orchestrator.js';
 import { PlainStrategy } from '../../dist/migration/strategy.js';
-import { eventTimeMs } from '../../dist/qmp/events.js';
 import { DemoLab } from '../../dist/lab/demo-lab.js';
 import { VfReplayStrategy } from '../../dist/migration/vf-replay.js';
+import { minimalMigration } from '../lib/minimal-migration.js';
 
 const QEMU = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
@@ -34,61 +34,6 @@ async function untilGone(host) {
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round3 = (x) => Math.round(x * 1000) / 1000;
-
-/** The baseline: the least a script can do around the switchover. */
-async function minimalMigration(source, destinationHost) {
-  const destination = await destinationHost.startIncoming('vm1');
-  const dst = destination.monitor;
-  const src = source;
-  await dst.migrateSetCapabilities({ events: true });
-  const dstEvents = dst.client.listen({ names: ['MIGRATION', 'RESUME'] });
-  await dst.migrateIncoming('tcp:127.0.0.1:0');
-  const port = (await dst.queryMigrate())['socket-address'][0].port;
-  await src.migrateSetCapabilities({ events: true, 'pause-before-switchover': true });
-  await src.migrateSetParameters({ 'max-bandwidth': 1 << 30 });
-  const srcEvents = src.client.listen({ names: ['MIGRATION'] });
-  await src.migrate(`tcp:127.0.0.1:${port}`);
-  let preSwitchover;
-  for (;;) {
-    const e = await srcEvents.next(60_000);
-    if (e.data.status === 'pre-switchover') {
-      preSwitchover = e;
-      break;
-    }
-  }
-  await src.migrateContinue('pre-switchover');
-  let device;
-  for (;;) {
-    const e = await srcEvents.next(60_000);
-    if (e.data.status === 'device') {
-      device = e;
-      break;
-    }
-  }
-  let completed;
-  for (;;) {
-    const e = await dstEvents.next(60_000);
-    if (e.event === 'MIGRATION' && e.data.status === 'completed') {
-      completed = e;
-      break;
-    }
-  }
-  await dst.cont();
-  let resume;
-  for (;;) {
-    const e = await dstEvents.next(60_000);
-    if (e.event === 'RESUME') {
-      resume = e;
-      break;
-    }
-  }
-  const closed = src.client.closed;
-  await src.quit();
-  await closed;
-  dst.client.destroy();
-  baselineWindowsSink.push({ switchover: eventTimeMs(device) - eventTimeMs(preSwitchover), resume: eventTimeMs(resume) - eventTimeMs(completed) });
-  return eventTimeMs(device) - eventTimeMs(preSwitchover) + (eventTimeMs(resume) - eventTimeMs(completed));
-}
 
 /** The simulator: a VF whose admin log since its last reset holds `history` messages. */
 async function simulatorWindows(history, runs) {
@@ -159,7 +104,9 @@ async function main() {
         windows.push(summary.orchestratorWindowsMs);
       } else {
         const source = await hosts.get(where).connectVm('vm1');
-        baseline.push(await minimalMigration(source, hosts.get(to)));
+        const result = await minimalMigration({ source, destinationHost: hosts.get(to), vm: 'vm1' });
+        baselineWindowsSink.push(result.windows);
+        baseline.push(result.orchestratorDowntimeMs);
       }
       await untilGone(hosts.get(where));
       where = to;

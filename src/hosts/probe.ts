@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { QmpClient } from '../qmp/client.js';
-import { QmpConnectError, QmpError, QmpTimeoutError } from '../qmp/errors.js';
+import { QmpConnectError, QmpError, QmpProtocolError, QmpTimeoutError } from '../qmp/errors.js';
 import { QemuMonitor } from '../qmp/monitor.js';
 import type { VmPresence, VmProbe } from '../migration/ports.js';
 
@@ -67,6 +67,11 @@ export async function probeVmSocket(socket: string, options: SocketProbeOptions)
     }
     if (error instanceof QmpConnectError && errno === undefined) {
       return unknown(`no QMP greeting on ${socket} within ${timeoutMs} ms: another client holds the monitor, or the QEMU is hung`, true);
+    }
+    // A greeting, then silence: hung as much as no greeting (a QEMU 10.0 stopped right after it
+    // greeted did this under load).
+    if (error instanceof QmpProtocolError && error.cause instanceof QmpTimeoutError) {
+      return unknown(`the monitor ${socket} greeted but did not answer qmp_capabilities within ${timeoutMs} ms: the QEMU is hung`, true);
     }
     const message = (error as Error).message;
     return unknown(`cannot reach the monitor ${socket}${errno ? ` (${errno})` : ''}: ${message}`, false);

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe } from '@jest/globals';
+import { describe, it } from '@jest/globals';
 import { QmpClient, type QmpClientOptions } from '../../src/qmp/client.js';
 
 export const QEMU_BINARY = process.env.NICMIG_QEMU ?? 'qemu-system-x86_64';
@@ -37,11 +37,17 @@ export function qemuVersionOf(binary: string): string | null {
  * was not there.
  */
 export function qemuBinaries(): QemuBinary[] {
+  return qemuInstallations().found;
+}
+
+/** The wanted versions, found or missing (with why and how to install); see qemuBinaries. */
+export function qemuInstallations(): { found: QemuBinary[]; missing: { version: string; why: string }[] } {
   const wanted: QemuBinary[] = [
     { version: '7.2', binary: QEMU_BINARY },
     { version: '10.0', binary: path.join(QEMU10_DIR, 'bin', 'qemu-system-x86_64'), dataDir: path.join(QEMU10_DIR, 'usr', 'share', 'qemu') },
   ];
   const found: QemuBinary[] = [];
+  const missing: { version: string; why: string }[] = [];
   for (const entry of wanted) {
     const version = qemuVersionOf(entry.binary);
     if (version === entry.version) {
@@ -52,8 +58,9 @@ export function qemuBinaries(): QemuBinary[] {
     const install = entry.version === '7.2' ? 'apt-get install qemu-system-x86' : 'scripts/install-qemu10.sh';
     if (process.env.CI === 'true') throw new Error(`QEMU ${entry.version} is required under CI=true but ${why} (${install})`);
     process.stderr.write(`SKIPPED QEMU ${entry.version}: ${why} (${install})\n`);
+    missing.push({ version: entry.version, why: `${why} (${install})` });
   }
-  return found;
+  return { found, missing };
 }
 
 /** One QEMU version by name, or undefined when it is not installed (see qemuBinaries). */
@@ -95,6 +102,21 @@ export function describeWithQemu(name: string, body: () => void): void {
   describe.skip(name, body);
 }
 
+/**
+ * One `describe` per QEMU version (qemuInstallations()), the version in its name:
+ * `<name> (QEMU 7.2)`, `<name> (QEMU 10.0)`. A missing version fails the run under CI=true;
+ * elsewhere it is printed and its suite shows as skipped in the summary, with why.
+ */
+export function describeEachQemu(name: string, body: (qemu: QemuBinary) => void): void {
+  const { found, missing } = qemuInstallations();
+  for (const qemu of found) describe(`${name} (QEMU ${qemu.version})`, () => body(qemu));
+  for (const { version, why } of missing) {
+    describe.skip(`${name} (QEMU ${version})`, () => {
+      it.skip(`not installed: ${why}`, () => undefined);
+    });
+  }
+}
+
 export interface QemuOptions {
   name: string;
   memoryMiB?: number;
@@ -133,7 +155,11 @@ export class QemuHarness {
   private readonly processes: QemuProcess[] = [];
   private readonly clients: QmpClient[] = [];
 
-  constructor(label = 'qemu') {
+  /** `binary`: the QEMU to run (default: the system's, QEMU_BINARY; QemuBinary.binary for another version). */
+  constructor(
+    label = 'qemu',
+    readonly binary = QEMU_BINARY,
+  ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `nicmig-${label}-`));
     liveHarnesses.add(this);
   }
@@ -155,7 +181,7 @@ export class QemuHarness {
     if (options.incoming) args.push('-incoming', 'defer');
     args.push(...(options.extraArgs ?? []));
 
-    const child = spawn(QEMU_BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

@@ -7,18 +7,18 @@ import { readJournal } from '../../src/migration/journal.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type MigrationOptions } from '../../src/migration/orchestrator.js';
 import { PlainStrategy } from '../../src/migration/strategy.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
-import { describeWithQemu } from '../helpers/qemu.js';
+import { describeEachQemu } from '../helpers/qemu.js';
 import { waitUntil } from '../helpers/wait.js';
 
 jest.setTimeout(120_000);
 
 const MIB = 64;
 
-describeWithQemu('nicmig migration, plain strategy, between real QEMU 7.2 processes', () => {
+describeEachQemu('nicmig migration, plain strategy, between real QEMU processes of one version', (qemu) => {
   let lab: QemuLab;
   beforeEach(() => {
     // TCG: byte-for-byte RAM comparison (REFERENCE-qmp.md, point 7).
-    lab = new QemuLab([{ name: 'vm1', memoryMiB: MIB, memoryBackend: { type: 'file', path: '{host}/{vm}.ram' } }], 'tcg');
+    lab = new QemuLab([{ name: 'vm1', memoryMiB: MIB, memoryBackend: { type: 'file', path: '{host}/{vm}.ram' } }], 'tcg', undefined, { a: qemu.binary, b: qemu.binary });
   });
   afterEach(async () => {
     await lab.cleanup();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, expect, it, jest } from '@jest/globals';
 import type { QmpEvent } from '../../src/qmp/client.js';
 import { QemuMonitor } from '../../src/qmp/monitor.js';
-import { describeWithQemu, QemuHarness } from '../helpers/qemu.js';
+import { describeEachQemu, QemuHarness } from '../helpers/qemu.js';
 import { TranscriptRecorder } from '../helpers/transcript.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -43,10 +43,10 @@ function incomingPort(info: Record<string, unknown>): number {
   return port;
 }
 
-describeWithQemu('live migration between two real QEMU 7.2 processes', () => {
+describeEachQemu('live migration between two real QEMU processes of one version', (qemu) => {
   let harness: QemuHarness;
   beforeEach(() => {
-    harness = new QemuHarness('migration');
+    harness = new QemuHarness('migration', qemu.binary);
   });
   afterEach(async () => {
     await harness.cleanup();
@@ -102,7 +102,7 @@ describeWithQemu('live migration between two real QEMU 7.2 processes', () => {
     expect(await src.queryStatus()).toMatchObject({ status: 'postmigrate', running: false });
     expect(await dst.queryStatus()).toMatchObject({ status: 'paused', running: false });
 
-    // QEMU 7.2's order of events on each side (REFERENCE-qmp.md).
+    // The order of events on each side, the same on 7.2 and 10.0 (REFERENCE-qmp.md).
     const summary = (events: QmpEvent[]) =>
       events.map((e) => (e.event === 'MIGRATION' ? `MIGRATION:${String(e.data?.status)}` : e.event)).filter((name) => name !== 'MIGRATION_PASS');
     expect(summary(sourceEvents.drain())).toEqual([
@@ -213,8 +213,10 @@ describeWithQemu('live migration between two real QEMU 7.2 processes', () => {
     await expect(src.client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'no-such-capability', state: true }] })).rejects.toMatchObject({
       errorClass: 'GenericError',
     });
-    // A migrate that cannot start still leaves the migration state at failed.
-    expect(await src.queryMigrate()).toMatchObject({ status: 'failed' });
+    // A migrate that cannot start leaves the migration state at failed on 7.2; 10.0 checks
+    // the URI before it starts one, and query-migrate stays empty.
+    if (qemu.version === '7.2') expect(await src.queryMigrate()).toMatchObject({ status: 'failed' });
+    else expect(await src.queryMigrate()).toEqual({});
     expect(await src.queryStatus()).toMatchObject({ status: 'running' });
     recorder.save();
   });

@@ -5,7 +5,7 @@ import { DEFAULT_MIGRATION_OPTIONS, Migration } from '../../src/migration/orches
 import { PlainStrategy } from '../../src/migration/strategy.js';
 import { NetnsPair, netnsAvailable } from '../helpers/netns.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
-import { describeWithQemu } from '../helpers/qemu.js';
+import { describeEachQemu } from '../helpers/qemu.js';
 
 jest.setTimeout(120_000);
 
@@ -15,13 +15,13 @@ const canNetns = netnsAvailable();
 if (!canNetns && process.env.CI === 'true') throw new Error('CI=true but network namespaces cannot be made here (needs root and iproute2)');
 if (!canNetns) process.stderr.write('SKIPPED network-namespace hosts: cannot make network namespaces (needs root and iproute2)\n');
 
-describeWithQemu('hosts as network namespaces: QEMU 7.2 on each side, the stream over a veth link', () => {
+describeEachQemu('hosts as network namespaces: the same QEMU on each side, the stream over a veth link', (qemu) => {
   (canNetns ? describe : describe.skip)('two namespaces', () => {
     let pair: NetnsPair;
     let lab: QemuLab;
     beforeEach(() => {
       pair = new NetnsPair();
-      lab = new QemuLab([{ name: 'vm1', memoryMiB: MIB, memoryBackend: { type: 'file', path: '{host}/{vm}.ram' } }], 'tcg', pair);
+      lab = new QemuLab([{ name: 'vm1', memoryMiB: MIB, memoryBackend: { type: 'file', path: '{host}/{vm}.ram' } }], 'tcg', pair, { a: qemu.binary, b: qemu.binary });
     });
     afterEach(async () => {
       await lab.cleanup();

@@ -3,23 +3,23 @@ import { afterEach, beforeEach, expect, it, jest } from '@jest/globals';
 import { QemuHost } from '../../src/hosts/qemu-host.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
-import { describeWithQemu } from '../helpers/qemu.js';
+import { describeEachQemu } from '../helpers/qemu.js';
 import { waitUntil } from '../helpers/wait.js';
 
 jest.setTimeout(60_000);
 
 /**
- * QemuHost.probeVm against real QEMU 7.2: busy is not gone. QEMU serves one client per
+ * QemuHost.probeVm against real QEMU, on each version: busy is not gone. QEMU serves one client per
  * monitor and queues two more; the next connect fails at once with EAGAIN.
  */
-describeWithQemu('probeVm on real QEMU 7.2', () => {
+describeEachQemu('probeVm on real QEMU', (qemu) => {
   let lab: QemuLab;
   let host: QemuHost;
   const sockets: net.Socket[] = [];
   const clients: QmpClient[] = [];
 
   beforeEach(() => {
-    lab = new QemuLab([{ name: 'vm1', memoryMiB: 32 }], 'tcg');
+    lab = new QemuLab([{ name: 'vm1', memoryMiB: 32 }], 'tcg', undefined, { a: qemu.binary, b: qemu.binary });
     host = new QemuHost(lab.configs[0] as never, lab.specs, { probeTimeoutMs: 1000 });
   });
 

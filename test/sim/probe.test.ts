@@ -84,6 +84,29 @@ describe('SimulatedHost.probeVm', () => {
     expect(again.presence).toMatchObject({ state: 'running' });
   });
 
+  it('a monitor that greets and then does not answer qmp_capabilities is busy (hung), never gone', async () => {
+    await host.startVm({ name: 'vm1', memoryMiB: 16 });
+    // The socket replaced by one that greets as QEMU does and then says nothing more.
+    const socket = path.join(dir, 'vm1.qmp');
+    fs.rmSync(socket);
+    const silent = new Set<net.Socket>();
+    const server = net.createServer((connection) => {
+      silent.add(connection);
+      connection.write(`${JSON.stringify({ QMP: { version: { qemu: { micro: 0, minor: 0, major: 10 }, package: '' }, capabilities: ['oob'] } })}\r\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const started = performance.now();
+      const probe = await handle.probeVm('vm1');
+      expect(probe.monitor).toBeUndefined();
+      expect(probe.presence).toMatchObject({ state: 'unknown', busy: true, reason: expect.stringContaining('greeted but did not answer qmp_capabilities within 800 ms') });
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const connection of silent) connection.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('a socket that does not answer while the host lists the VM is unknown, not gone', async () => {
     await host.startVm({ name: 'vm1', memoryMiB: 16 });
     // The socket file replaced by one nobody listens on: the host still says vm1 runs.
