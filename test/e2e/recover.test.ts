@@ -27,7 +27,7 @@ describe('nicmig recover after nicmig was killed (simulated hosts, separate proc
 
   async function killedReturnMigration(): Promise<void> {
     const there = await cli('migrate', 'vm1', 'hostB', '--json');
-    expect(there.code).toBe(0);
+    if (there.code !== 0) throw new Error(`migrate vm1 hostB: exit ${there.code}\n${there.stdout}\n${there.stderr}`);
     const back = await runCli(['migrate', 'vm1', 'hostA', '--config', hosts.config], { env: { NICMIG_FAULT_KILL_AT: 'switchover' } });
     expect(back.stderr).toContain('fault injected: SIGKILL at switchover (pre-switchover-dispatch)');
     expect(back.signal).toBe('SIGKILL');
