@@ -97,7 +97,8 @@ export function findMonitorProcess(socket: string, pidFile: string): MonitorProc
   return { problem: `the processes that name ${socket} in their command lines (${candidates.map((c) => c.pid).join(', ')}) do not hold that socket` };
 }
 
-function readPid(file: string): number | undefined {
+/** The pid a pid file names, or undefined (missing, unreadable, not a pid). */
+export function readPid(file: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(file, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;

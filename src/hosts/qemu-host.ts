@@ -11,7 +11,7 @@ import type { HostConfig } from '../inventory/inventory.js';
 import { missingExecutableReason } from './executable.js';
 import { HostNetwork } from './host-network.js';
 import { probeVmSocket, pidAlive, type ProcessFact } from './probe.js';
-import { findMonitorProcess } from './monitor-process.js';
+import { findMonitorProcess, readPid } from './monitor-process.js';
 import { qemuArguments } from './qemu-args.js';
 import { CommandLineError, destinationCommandLine, type DestinationCommandLine } from './source-command-line.js';
 import type { VmSpec } from '../inventory/vm-spec.js';
@@ -375,20 +375,11 @@ async function stopProcess(pid: number): Promise<void> {
     } catch {
       return;
     }
-    const deadline = Date.now() + graceMs;
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    await waitForExit(pid, graceMs);
   }
   if (isAlive(pid)) throw new Error(`QEMU process ${pid} did not exit after SIGKILL`);
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Appends a line to a log, returning where the new process's output will start. */
 function appendLog(file: string, line: string): number {
