@@ -20,7 +20,7 @@ import { currentBootId, JournalError, MigrationJournal, type JournalEvent, type 
 import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { compareSides } from './compare-sides.js';
-import { destinationReasons, sourceNicReasons } from './preflight.js';
+import { destinationReasons, sourceNicReasons, tcgDirtyTrackingWarning } from './preflight.js';
 import { announcedRecord, planAnnounce, type AnnouncePlan } from './announce.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
@@ -136,6 +136,8 @@ interface Checked extends Endpoints {
   destinationPlan: IncomingPlan;
   /** What the source's guest is made of: the destination must match it before anything stops. */
   sourceHardware: GuestHardware;
+  /** Found in preflight, not reasons to refuse: said as `warning` events and in the result. */
+  preflightWarnings: string[];
 }
 
 /** From the journal's first record on. */
@@ -360,8 +362,9 @@ export class Migration {
   private async preflight(endpoints: Endpoints): Promise<Checked> {
     const { source, sourceHost, destinationHost } = endpoints;
     const reasons: string[] = [];
-    const [version, status, migration, capabilities, sourceHardware] = await Promise.all([
+    const [version, kvm, status, migration, capabilities, sourceHardware] = await Promise.all([
       source.queryVersion(),
+      source.queryKvm(),
       source.queryStatus(),
       source.queryMigrate(),
       source.queryMigrateCapabilities(),
@@ -369,6 +372,7 @@ export class Migration {
     ]);
     const { machineType } = sourceHardware;
     if (version.qemu.major < 7) reasons.push(`source QEMU ${version.qemu.major}.${version.qemu.minor} is older than 7.0`);
+    const preflightWarnings = [tcgDirtyTrackingWarning(version.qemu, kvm, sourceHost.name)].filter((warning) => warning !== undefined);
     if (status.status !== 'running' && status.status !== 'paused') {
       reasons.push(`VM '${this.request.vm}' is ${status.status} on ${sourceHost.name}; it must be running or paused`);
     }
@@ -398,7 +402,8 @@ export class Migration {
     }
     const destination = await this.planDestination(endpoints, machineType, reasons);
     if (reasons.length > 0 || !destination.plan) throw new PreflightError(reasons, destination.refusal ? { cause: destination.refusal } : {});
-    return { ...endpoints, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
+    for (const message of preflightWarnings) this.deps.onEvent({ type: 'warning', message });
+    return { ...endpoints, preflightWarnings, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
   }
 
   /**
@@ -959,6 +964,7 @@ export class Migration {
       to: this.request.to,
       strategy: this.strategy.name,
       destination: checked.destinationPlan,
+      preflightWarnings: checked.preflightWarnings,
       totalTimeMs: this.elapsedMs,
       rolledBack: false as const,
       journal: this.journalPath,

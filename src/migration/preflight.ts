@@ -96,3 +96,21 @@ export function sourceNicReasons(spec: VmSpec, host: string, found: ReadonlyMap<
   }
   return reasons;
 }
+
+/**
+ * QEMU before 9.0 loses guest writes during migration when TCG runs the guest: its dirty
+ * bitmap sync clears a RAM block's bits on a fast path (blocks whose offset and size are
+ * multiples of 64 pages, which most guest RAM is) without resetting the TCG TLB, so stores
+ * through entries cached before are not logged and never sent (QEMU commit 03bfc2188f,
+ * "physmem: Fix migration dirty bitmap coherency with TCG memory access", in 9.0). KVM is not
+ * affected. Not a refusal: TCG is for tests and emulation, where an operator may accept it;
+ * said before anything starts. Pure.
+ */
+export function tcgDirtyTrackingWarning(version: { major: number; minor: number }, kvm: { enabled: boolean }, host: string): string | undefined {
+  if (kvm.enabled || version.major >= 9) return undefined;
+  return (
+    `the source QEMU ${version.major}.${version.minor} on ${host} runs the guest under TCG, not KVM: QEMU before 9.0 can lose the guest's ` +
+    `writes during a TCG migration (fixed in QEMU 9.0, commit 03bfc2188f), and the guest may crash or hold corrupt data after it moves; ` +
+    `run it under KVM or on QEMU 9.0 or later (docs/operator-guide.md, "TCG sources")`
+  );
+}

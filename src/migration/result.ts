@@ -118,6 +118,8 @@ export interface MigratedResult extends ResultBase, SwitchoverTimings {
   strategy: string;
   /** How the destination was (or would be) started: from the source's command line or from the spec. */
   destination: IncomingPlan;
+  /** What preflight found worth saying but not worth refusing (e.g. a TCG source older than QEMU 9.0). */
+  preflightWarnings: string[];
   bytes: number | null;
   passes: number | null;
   replay: ReplaySummary | null;
@@ -135,6 +137,8 @@ export interface DryRunResult extends ResultBase, SwitchoverTimings {
   strategy: string;
   /** How the destination was (or would be) started: from the source's command line or from the spec. */
   destination: IncomingPlan;
+  /** What preflight found worth saying but not worth refusing (e.g. a TCG source older than QEMU 9.0). */
+  preflightWarnings: string[];
   bytes: null;
   passes: null;
   replay: null;

@@ -24,6 +24,7 @@ import {
   CommandInfoListSchema,
   EmptyReturnSchema,
   HumanReadableTextSchema,
+  KvmInfoSchema,
   MemdevListSchema,
   MigrationCapabilityListSchema,
   MigrationInfoSchema,
@@ -32,6 +33,7 @@ import {
   PciInfoListSchema,
   StatusInfoSchema,
   VersionInfoSchema,
+  type KvmInfo,
   type MigrationCapability,
   type ObjectPropertyInfo,
   type PciInfo,
@@ -100,6 +102,10 @@ export class QemuMonitor {
 
   queryVersion(): Promise<VersionInfo> {
     return this.client.execute('query-version', undefined, { schema: VersionInfoSchema });
+  }
+
+  queryKvm(): Promise<KvmInfo> {
+    return this.client.execute('query-kvm', undefined, { schema: KvmInfoSchema });
   }
 
   queryStatus(): Promise<StatusInfo> {

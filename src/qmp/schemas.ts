@@ -47,6 +47,10 @@ export const StatusInfoSchema = z.looseObject({
 });
 export type StatusInfo = z.infer<typeof StatusInfoSchema>;
 
+/** query-kvm: whether KVM runs the guest (`enabled`), or TCG does. */
+export const KvmInfoSchema = z.looseObject({ enabled: z.boolean(), present: z.boolean() });
+export type KvmInfo = z.infer<typeof KvmInfoSchema>;
+
 export const CommandInfoListSchema = z.array(z.looseObject({ name: z.string() }));
 
 const u64 = z.number().int().nonnegative();

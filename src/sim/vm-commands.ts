@@ -32,6 +32,8 @@ export function registerStockCommands(vm: SimVm): void {
       return selectSchema(recording, ['qmp_capabilities', ...r.names()], SIMULATED_EVENTS, extensions);
     },
   });
+  // A simulated host stands for one with the VF: KVM runs its guests.
+  r.register({ name: 'query-kvm', handler: () => ({ enabled: true, present: true }) });
   r.register({
     name: 'query-status',
     handler: () => ({ running: vm.isRunning, singlestep: false, status: vm.runState }),

@@ -546,7 +546,7 @@ function renderSummaryTable(result: MigrationResult, traffic: ReportTraffic | nu
     rows.push(['longest traffic gap', formatMs(t.longestGapMs)]);
   }
   if (result.journal) rows.push(['journal', result.journal]);
-  if (isSummary(result)) for (const warning of result.cleanupWarnings) rows.push(['warning', warning]);
+  if (isSummary(result)) for (const warning of [...result.preflightWarnings, ...result.cleanupWarnings]) rows.push(['warning', warning]);
   return `<table class="summary">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 

@@ -55,7 +55,7 @@ export function renderSummary(summary: MigrationSummary, extraRows: [string, str
       ? chalk.green(`${summary.vm} now runs on ${summary.to}`)
       : chalk.cyan(`dry run: ${summary.vm} can move from ${summary.from} to ${summary.to}; nothing was changed`);
   const lines = [title, ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)];
-  for (const warning of summary.cleanupWarnings) lines.push(chalk.yellow(`  warning: ${warning}`));
+  for (const warning of [...summary.preflightWarnings, ...summary.cleanupWarnings]) lines.push(chalk.yellow(`  warning: ${warning}`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { VmSpecSchema } from '../../../src/inventory/vm-spec.js';
-import { bridgeAclRefusal, destinationReasons, networkReasons, sourceNicReasons } from '../../../src/migration/preflight.js';
+import { bridgeAclRefusal, destinationReasons, networkReasons, sourceNicReasons, tcgDirtyTrackingWarning } from '../../../src/migration/preflight.js';
 import type { HostFacts } from '../../../src/migration/ports.js';
 
 const spec = VmSpecSchema.parse({
@@ -119,5 +119,19 @@ describe('preflight of the NICs', () => {
       "device 'net1' of the source QEMU on hostA is a e1000, not a virtio-net NIC (the inventory's NIC net1 (52:54:00:00:00:02) of 'vm1')",
       "the source QEMU on hostA has no device 'net2' (the inventory's NIC net2 (52:54:00:00:00:03) of 'vm1'): it must run with id=net2",
     ]);
+  });
+});
+
+describe('tcgDirtyTrackingWarning', () => {
+  it('warns about a TCG source older than QEMU 9.0, naming the version, the host and the fix', () => {
+    const warning = tcgDirtyTrackingWarning({ major: 7, minor: 2 }, { enabled: false }, 'hostA');
+    expect(warning).toContain('source QEMU 7.2 on hostA runs the guest under TCG');
+    expect(warning).toContain('03bfc2188f');
+    expect(tcgDirtyTrackingWarning({ major: 8, minor: 2 }, { enabled: false }, 'hostA')).toContain('QEMU 8.2');
+  });
+  it('says nothing under KVM, or from QEMU 9.0 on', () => {
+    expect(tcgDirtyTrackingWarning({ major: 7, minor: 2 }, { enabled: true }, 'hostA')).toBeUndefined();
+    expect(tcgDirtyTrackingWarning({ major: 9, minor: 0 }, { enabled: false }, 'hostA')).toBeUndefined();
+    expect(tcgDirtyTrackingWarning({ major: 10, minor: 0 }, { enabled: false }, 'hostA')).toBeUndefined();
   });
 });

@@ -82,6 +82,7 @@ function summary(overrides: Partial<MigratedResult> = {}): MigratedResult {
     replay: { captured: 20, replayed: 9, verified: true },
     rolledBack: false,
     cleanupWarnings: [],
+    preflightWarnings: [],
     journal: '/var/lib/nicmig/journal/vm1.journal',
     error: null,
     ...overrides,
