@@ -71,29 +71,6 @@ function installedQemus() {
   return found;
 }
 
-/**
- * A command that runs `binary` with the guest's RAM (`-m N M` and its memory backend's
- * `size=N M`) 8 KiB short of N MiB: no longer a multiple of 64 pages, so QEMU 7.2's dirty
- * bitmap sync takes its slow path, which resets the TCG TLB (see the top of this file).
- */
-function oddRamWrapper(dir, binary, memoryMiB) {
-  const file = path.join(dir, 'qemu-odd-ram');
-  const odd = `${memoryMiB * 1024 - 8}K`;
-  fs.writeFileSync(
-    file,
-    [
-      '#!/bin/bash',
-      '# QEMU with the guest RAM 8 KiB short of a whole MiB (bench/guest: a QEMU 7.2 TCG dirty-tracking bug).',
-      'args=()',
-      `for a in "$@"; do [ "$a" = "${memoryMiB}M" ] && a="${odd}"; args+=("\${a//size=${memoryMiB}M/size=${odd}}"); done`,
-      `exec ${JSON.stringify(binary)} "\${args[@]}"`,
-      '',
-    ].join('\n'),
-    { mode: 0o755 },
-  );
-  return file;
-}
-
 /** nicmig migrate through the built CLI, as an operator runs it; its summary document. */
 function nicmigMigrate(configFile, to, policy) {
   return new Promise((resolve) => {
@@ -160,7 +137,7 @@ async function main() {
   try {
     for (const qemu of versions) {
       const stateDir = path.join(stateRoot, `state-${qemu.version}`);
-      const qemuBinary = qemu.version === '7.2' && QEMU72_RAM === 'odd' ? oddRamWrapper(dir, qemu.binary, MEMORY_MIB) : qemu.binary;
+      const qemuBinary = qemu.version === '7.2' && QEMU72_RAM === 'odd' ? kit.qemuWithGuestRamShort(dir, qemu.binary, MEMORY_MIB) : qemu.binary;
       if (qemuBinary !== qemu.binary) console.log(`bench/guest: QEMU 7.2 runs with the guest's RAM 8 KiB short of ${MEMORY_MIB} MiB (its TCG dirty-tracking bug; BENCH_GUEST_QEMU72_RAM=plain to run it as is)`);
       for (const rate of RATES) {
         const spec = kit.guestVmSpec({

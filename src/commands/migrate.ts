@@ -8,7 +8,7 @@ import { hasVf } from '../inventory/vm-spec.js';
 import { claimVm, releaseVm } from '../migration/active.js';
 import { leftBehind } from '../migration/abandon.js';
 import { overheadFromHistory } from '../migration/downtime-policy.js';
-import { AbandonedError, PreflightError } from '../migration/errors.js';
+import { AbandonedError, MigrationError, PreflightError } from '../migration/errors.js';
 import { readJournal, switchoverHistory } from '../migration/journal.js';
 import { checkStreamLimits } from '../migration/limits.js';
 import type { MigrationEvent, Phase } from '../migration/events.js';
@@ -106,7 +106,7 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const faultAt = process.env.NICMIG_FAULT_KILL_AT;
+    const faultHook = faultHookFromEnvironment(process.env);
     progress?.start();
     try {
       migration = new Migration(
@@ -117,10 +117,10 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
           journalDir: path.join(inventory.stateDir, 'journal'),
           onEvent: emit,
           signal: controller.signal,
-          // Fault injection for crash-recovery tests (docs/testing.md): SIGKILL ourselves at a
+          // Fault injection for tests (docs/architecture.md): SIGKILL ourselves, or fail, at a
           // phase; at the switchover this fires inside the pre-switchover event's dispatch.
-          atPhase: faultAt ? (phase, point) => killAt(faultAt, phase, point.at) : undefined,
-          atPoint: faultAt?.includes(':') ? (point) => killAt(faultAt, ...(point.split(':') as [Phase, string])) : undefined,
+          atPhase: faultHook ? (phase, point) => faultHook.at(phase, point.at) : undefined,
+          atPoint: faultHook?.inside ? (point) => faultHook.at(...(point.split(':') as [Phase, string])) : undefined,
         },
       );
       const summary = await migration.run();
@@ -194,12 +194,26 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
 }
 
 /**
- * The fault hook of NICMIG_FAULT_KILL_AT (`<phase>`, or `<phase>:<point>` for a point inside
- * it, e.g. `resume:before-cont`): says where it fires (tests read it), then SIGKILLs nicmig.
+ * The fault hook of NICMIG_FAULT_KILL_AT or NICMIG_FAULT_FAIL_AT (`<phase>`, or
+ * `<phase>:<point>` for a point inside it, e.g. `resume:before-cont`): says where it fires
+ * (tests read it), then SIGKILLs nicmig, or fails the phase there as a step that went wrong
+ * would (rolled back, exit 12). A `<phase>` alone fires where the phase starts, or for the
+ * switchover inside the pre-switchover event's dispatch.
  */
-function killAt(faultAt: string, phase: Phase, at: string): void {
-  const [faultPhase, faultPoint = at] = faultAt.split(':');
-  if (phase !== faultPhase || at !== faultPoint) return;
-  process.stderr.write(`fault injected: SIGKILL at ${phase} (${at})\n`);
-  process.kill(process.pid, 'SIGKILL');
+function faultHookFromEnvironment(env: NodeJS.ProcessEnv): { at: (phase: Phase, at: string) => void; inside: boolean } | undefined {
+  const kill = env.NICMIG_FAULT_KILL_AT;
+  const where = kill ?? env.NICMIG_FAULT_FAIL_AT;
+  if (!where) return undefined;
+  const [faultPhase, faultPoint] = where.split(':');
+  const at = (phase: Phase, at: string): void => {
+    if (phase !== faultPhase || (faultPoint !== undefined && at !== faultPoint)) return;
+    if (kill) {
+      process.stderr.write(`fault injected: SIGKILL at ${phase} (${at})\n`);
+      process.kill(process.pid, 'SIGKILL');
+      return;
+    }
+    process.stderr.write(`fault injected: failure at ${phase} (${at})\n`);
+    throw new MigrationError('failed', phase, `fault injected at ${phase} (${at})`);
+  };
+  return { at, inside: faultPoint !== undefined };
 }

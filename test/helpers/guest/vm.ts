@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { VmSpec } from '../../../src/inventory/vm-spec.js';
 import type { GuestImage } from './image.js';
 
@@ -51,4 +53,31 @@ export function guestVmSpec(options: GuestVmOptions): Partial<VmSpec> & { name: 
       ...options.consoleArgs,
     ],
   };
+}
+
+/**
+ * A command that runs QEMU `binary` with the guest's RAM (`-m N M` and its memory backend's
+ * `size=N M`) 8 KiB short of N MiB, written into `dir`. For QEMU 7.2 under TCG: its dirty
+ * bitmap sync clears the bits of a RAM block whose size is a multiple of 64 pages on a fast
+ * path that does not reset the TCG TLB, so later guest stores are never sent and the guest
+ * crashes after it moves (QEMU commit 03bfc2188f fixed it in 9.0; docs/operator-guide.md,
+ * "TCG sources"). A block 8 KiB short takes the slow path, which resets the TLB. The source's
+ * command line carries the odd size to the destination, so any destination QEMU runs as is.
+ */
+export function qemuWithGuestRamShort(dir: string, binary: string, memoryMiB: number): string {
+  const file = path.join(dir, 'qemu-guest-ram-short');
+  const short = `${memoryMiB * 1024 - 8}K`;
+  fs.writeFileSync(
+    file,
+    [
+      '#!/bin/bash',
+      '# QEMU with the guest RAM 8 KiB short of a whole MiB (QEMU 7.2 TCG loses dirty pages of RAM blocks a multiple of 64 pages long).',
+      'args=()',
+      `for a in "$@"; do [ "$a" = "${memoryMiB}M" ] && a="${short}"; args+=("\${a//size=${memoryMiB}M/size=${short}}"); done`,
+      `exec ${JSON.stringify(binary)} "\${args[@]}"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  return file;
 }
