@@ -20,7 +20,7 @@ import { currentBootId, JournalError, MigrationJournal, type JournalEvent, type 
 import type { HostHandle, IncomingOptions, IncomingPlan, StartedVm } from './ports.js';
 import { checkStreamLimits } from './limits.js';
 import { compareSides } from './compare-sides.js';
-import { destinationReasons, sourceNicReasons, tcgDirtyTrackingWarning } from './preflight.js';
+import { destinationReasons, sourceNicReasons, switchoverAckDevices, tcgDirtyTrackingWarning } from './preflight.js';
 import { announcedRecord, planAnnounce, type AnnouncePlan } from './announce.js';
 import { downtimeLadder, nextDowntimeStep, type DowntimeStep } from './downtime-policy.js';
 import {
@@ -138,6 +138,8 @@ interface Checked extends Endpoints {
   sourceHardware: GuestHardware;
   /** Found in preflight, not reasons to refuse: said as `warning` events and in the result. */
   preflightWarnings: string[];
+  /** The source's migration capabilities (query-migrate-capabilities). */
+  sourceCapabilities: ReadonlyMap<string, boolean>;
 }
 
 /** From the journal's first record on. */
@@ -151,6 +153,8 @@ interface Prepared {
   destinationEvents: QmpEventListener;
   /** Who announces the NICs once the destination runs, from its announce parameters. */
   announce: AnnouncePlan;
+  /** switchover-ack (and return-path) on, on both sides: a device may hold the switchover back. */
+  switchoverAck: boolean;
 }
 
 /** precopy -> switchover: the source at pre-switchover, its switchover already sent. */
@@ -403,7 +407,7 @@ export class Migration {
     const destination = await this.planDestination(endpoints, machineType, reasons);
     if (reasons.length > 0 || !destination.plan) throw new PreflightError(reasons, destination.refusal ? { cause: destination.refusal } : {});
     for (const message of preflightWarnings) this.deps.onEvent({ type: 'warning', message });
-    return { ...endpoints, preflightWarnings, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
+    return { ...endpoints, preflightWarnings, sourceCapabilities: capabilities, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
   }
 
   /**
@@ -469,7 +473,11 @@ export class Migration {
     const differences = compareSides(session.sourceHardware, destinationHardware, host.name);
     if (differences.length + reasons.length > 0) throw new PreflightError([...differences, ...reasons]);
     this.deps.onEvent({ type: 'log', message: `the destination on ${host.name} matches the source: ${describeHardware(destinationHardware)}` });
-    await destination.migrateSetCapabilities({ events: true });
+    // switchover-ack where both QEMUs offer it and a device may use it (QEMU 8.1+, vfio-pci).
+    const ackDevices = switchoverAckDevices(session.sourceCapabilities, await destination.queryMigrateCapabilities(), session.sourceHardware.peripherals);
+    const ack: Record<string, boolean> = ackDevices.length > 0 ? { 'return-path': true, 'switchover-ack': true } : {};
+    if (ackDevices.length > 0) this.deps.onEvent({ type: 'log', message: `switchover-ack on (with return-path) for ${ackDevices.join(', ')}: the destination approves the switchover once they loaded their initial state` });
+    await destination.migrateSetCapabilities({ events: true, ...ack });
     const announce = planAnnounce(this.request.spec, await destination.queryMigrateParameters());
     // Where QEMU can (9.1+), a failed incoming migration leaves the destination alive, so its
     // own error can be read and reported, instead of a QEMU that vanished.
@@ -477,7 +485,7 @@ export class Migration {
     const exitOnError = features?.commandHasArgument('migrate-incoming', 'exit-on-error') ? { exitOnError: false } : {};
     const destinationEvents = destination.listen(['MIGRATION', 'RESUME', 'STOP']);
     await destination.migrateIncoming(`tcp:${formatHost(host.migrationAddress)}:0`, exitOnError);
-    return { destination: started, destinationEvents, announce };
+    return { destination: started, destinationEvents, announce, switchoverAck: ackDevices.length > 0 };
   }
 
   // --- precopy -------------------------------------------------------------------------
@@ -486,7 +494,12 @@ export class Migration {
     const { source, journal } = session;
     const port = await prepared.destination.monitor.incomingMigrationPort();
     if (port === undefined) throw new MigrationError('failed', 'prepare', 'the destination reported no migration listening port');
-    await source.migrateSetCapabilities({ events: true, 'pause-before-switchover': true, 'auto-converge': this.options.autoConverge });
+    await source.migrateSetCapabilities({
+      events: true,
+      'pause-before-switchover': true,
+      'auto-converge': this.options.autoConverge,
+      ...(prepared.switchoverAck ? { 'return-path': true, 'switchover-ack': true } : {}),
+    });
     const ladder = this.downtimeLadder();
     const first: DowntimeStep = {
       limitMs: ladder[0] as number,
@@ -502,7 +515,7 @@ export class Migration {
     await this.strategy.beforePrecopy(source);
     const sourceEvents = source.listen(['MIGRATION', 'STOP', 'RESUME']);
     const uri = `tcp:${formatHost(session.destinationHost.migrationAddress)}:${port}`;
-    journal.append('precopy-starting', { uri });
+    journal.append('precopy-starting', { uri, ...(prepared.switchoverAck ? { switchoverAck: true } : {}) });
     const switchover = this.armSwitchover(source);
     try {
       ledger.migrateIssued = true;

@@ -114,3 +114,23 @@ export function tcgDirtyTrackingWarning(version: { major: number; minor: number 
     `run it under KVM or on QEMU 9.0 or later (docs/operator-guide.md, "TCG sources")`
   );
 }
+
+/** Device types whose migration can ask the destination to approve the switchover (QEMU 8.1+). */
+const SWITCHOVER_ACK_DEVICES: ReadonlySet<string> = new Set(['vfio-pci']);
+
+/**
+ * Whether to turn on `switchover-ack` (with the `return-path` it needs) on both sides: when
+ * both QEMUs offer it and the guest has a device that may use it: a vfio-pci device, whose
+ * driver can send initial state during pre-copy and have the destination load it before the
+ * source stops (less downtime). Without such a device it buys nothing, so stays off; on QEMU
+ * before 8.1 it does not exist. Pure; the device ids that want it, or none.
+ */
+export function switchoverAckDevices(
+  source: ReadonlyMap<string, boolean>,
+  destination: ReadonlyMap<string, boolean>,
+  peripherals: readonly { id: string | undefined; path: string; type: string }[] | undefined,
+): string[] {
+  if (!source.has('switchover-ack') || !destination.has('switchover-ack')) return [];
+  if (!source.has('return-path') || !destination.has('return-path')) return [];
+  return (peripherals ?? []).filter((device) => SWITCHOVER_ACK_DEVICES.has(device.type)).map((device) => device.id ?? device.path);
+}

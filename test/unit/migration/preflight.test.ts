@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { VmSpecSchema } from '../../../src/inventory/vm-spec.js';
-import { bridgeAclRefusal, destinationReasons, networkReasons, sourceNicReasons, tcgDirtyTrackingWarning } from '../../../src/migration/preflight.js';
+import { bridgeAclRefusal, destinationReasons, networkReasons, sourceNicReasons, switchoverAckDevices, tcgDirtyTrackingWarning } from '../../../src/migration/preflight.js';
 import type { HostFacts } from '../../../src/migration/ports.js';
 
 const spec = VmSpecSchema.parse({
@@ -133,5 +133,21 @@ describe('tcgDirtyTrackingWarning', () => {
     expect(tcgDirtyTrackingWarning({ major: 7, minor: 2 }, { enabled: true }, 'hostA')).toBeUndefined();
     expect(tcgDirtyTrackingWarning({ major: 9, minor: 0 }, { enabled: false }, 'hostA')).toBeUndefined();
     expect(tcgDirtyTrackingWarning({ major: 10, minor: 0 }, { enabled: false }, 'hostA')).toBeUndefined();
+  });
+});
+
+describe('switchoverAckDevices', () => {
+  const qemu10 = new Map([['events', false], ['return-path', false], ['switchover-ack', false]]);
+  const qemu72 = new Map([['events', false], ['return-path', false]]);
+  const vfio = { id: 'hostdev0', path: '/machine/peripheral/hostdev0', type: 'vfio-pci' };
+  const nic = { id: 'net0', path: '/machine/peripheral/net0', type: 'virtio-net-pci' };
+  it('names the vfio-pci devices when both QEMUs offer switchover-ack', () => {
+    expect(switchoverAckDevices(qemu10, qemu10, [nic, vfio, { id: undefined, path: '/machine/peripheral-anon/device[0]', type: 'vfio-pci' }])).toEqual(['hostdev0', '/machine/peripheral-anon/device[0]']);
+  });
+  it('stays off without such a device, or when either side lacks it (QEMU before 8.1)', () => {
+    expect(switchoverAckDevices(qemu10, qemu10, [nic])).toEqual([]);
+    expect(switchoverAckDevices(qemu10, qemu10, undefined)).toEqual([]);
+    expect(switchoverAckDevices(qemu72, qemu10, [vfio])).toEqual([]);
+    expect(switchoverAckDevices(qemu10, qemu72, [vfio])).toEqual([]);
   });
 });
