@@ -197,7 +197,7 @@ Progress goes to stderr; the summary to stdout. --json prints one summary docume
  * The fault hook of NICMIG_FAULT_KILL_AT or NICMIG_FAULT_FAIL_AT (`<phase>`, or
  * `<phase>:<point>` for a point inside it, e.g. `resume:before-cont`): says where it fires
  * (tests read it), then SIGKILLs nicmig, or fails the phase there as a step that went wrong
- * would (rolled back, exit 12). A `<phase>` alone fires where the phase starts, or for the
+ * would (rolled back, exit 11). A `<phase>` alone fires where the phase starts, or for the
  * switchover inside the pre-switchover event's dispatch.
  */
 function faultHookFromEnvironment(env: NodeJS.ProcessEnv): { at: (phase: Phase, at: string) => void; inside: boolean } | undefined {

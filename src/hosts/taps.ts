@@ -9,6 +9,19 @@ import { execa } from 'execa';
 export interface TapSpec {
   ifname: string;
   bridge: string;
+  /** The guest NIC's MAC: the tap gets it with its first byte 0xfe (tapMac). */
+  mac?: string;
+}
+
+/**
+ * The tap's own MAC: the guest's with the first byte 0xfe, as libvirt does. A Linux bridge
+ * whose MAC was not set takes the lowest of its ports'; a tap with the kernel's random MAC can
+ * be lower than the uplink's, and then the bridge's MAC, and the host's address on it, change
+ * each time a tap comes or goes: peers' ARP entries go stale, and the next migration's TCP
+ * connect to that host timed out (seen here, 2 minutes). 0xfe is above any port's own.
+ */
+export function tapMac(guestMac: string): string {
+  return `fe${guestMac.toLowerCase().slice(2)}`;
 }
 
 /** `ip` itself, or `ip -n <netns>` for a host that is a network namespace. */
@@ -21,9 +34,9 @@ export function tapAddCommand(tap: TapSpec, netns?: string): string[] {
   return ip(netns, 'tuntap', 'add', 'dev', tap.ifname, 'mode', 'tap');
 }
 
-/** Attaches it to its bridge and sets it up. */
+/** Gives it its MAC (tapMac), attaches it to its bridge and sets it up. */
 export function tapAttachCommand(tap: TapSpec, netns?: string): string[] {
-  return ip(netns, 'link', 'set', 'dev', tap.ifname, 'master', tap.bridge, 'up');
+  return ip(netns, 'link', 'set', 'dev', tap.ifname, ...(tap.mac ? ['address', tapMac(tap.mac)] : []), 'master', tap.bridge, 'up');
 }
 
 export function tapDeleteCommand(ifname: string, netns?: string): string[] {

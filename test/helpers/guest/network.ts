@@ -128,12 +128,12 @@ export class GuestFabric {
   }
 
   /** An interface in a host's namespace as `ip -d` shows it (kind, tap or tun, its bridge, up), or undefined when there is none. */
-  linkOn(hostName: string, ifname: string): { kind?: string; tunType?: string; master?: string; up: boolean } | undefined {
+  linkOn(hostName: string, ifname: string): { kind?: string; tunType?: string; master?: string; up: boolean; address?: string } | undefined {
     const out = spawnSync('ip', ['-n', this.host(hostName).netns, '-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
     if (out.status !== 0) return undefined;
-    const [link] = JSON.parse(out.stdout) as { flags?: string[]; master?: string; linkinfo?: { info_kind?: string; info_data?: { type?: string } } }[];
+    const [link] = JSON.parse(out.stdout) as { flags?: string[]; master?: string; address?: string; linkinfo?: { info_kind?: string; info_data?: { type?: string } } }[];
     if (!link) return undefined;
-    return { kind: link.linkinfo?.info_kind, tunType: link.linkinfo?.info_data?.type, master: link.master, up: (link.flags ?? []).includes('UP') };
+    return { kind: link.linkinfo?.info_kind, tunType: link.linkinfo?.info_data?.type, master: link.master, up: (link.flags ?? []).includes('UP'), address: link.address };
   }
 
   /** Another Linux bridge in a host's namespace, up. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { bridgesCommand, parseBridges, parseLinkShow, tapAddCommand, tapAttachCommand, tapDeleteCommand } from '../../../src/hosts/taps.js';
+import { bridgesCommand, parseBridges, parseLinkShow, tapAddCommand, tapAttachCommand, tapDeleteCommand, tapMac } from '../../../src/hosts/taps.js';
 
 describe('tap commands', () => {
   const tap = { ifname: 'vm1-net0', bridge: 'br0' };
@@ -10,6 +10,11 @@ describe('tap commands', () => {
     expect(tapDeleteCommand('vm1-net0', 'nsa')).toEqual(['ip', '-n', 'nsa', 'link', 'del', 'dev', 'vm1-net0']);
     expect(tapAddCommand(tap)).toEqual(['ip', 'tuntap', 'add', 'dev', 'vm1-net0', 'mode', 'tap']);
     expect(bridgesCommand()).toEqual(['ip', '-j', 'link', 'show', 'type', 'bridge']);
+  });
+
+  it("gives the tap the guest's MAC with the first byte 0xfe, so that the bridge never takes the tap's MAC as its own", () => {
+    expect(tapMac('52:54:00:C0:FF:EE')).toBe('fe:54:00:c0:ff:ee');
+    expect(tapAttachCommand({ ...tap, mac: '52:54:00:c0:ff:ee' }, 'nsa')).toEqual(['ip', '-n', 'nsa', 'link', 'set', 'dev', 'vm1-net0', 'address', 'fe:54:00:c0:ff:ee', 'master', 'br0', 'up']);
   });
 
   it("reads ip's JSON: a tap with its bridge, a plain link, the bridges", () => {
