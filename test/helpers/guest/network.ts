@@ -89,10 +89,13 @@ export class GuestFabric {
       ip('-n', this.fabricNetns, 'link', 'add', 'br0', 'type', 'bridge');
       ip('-n', this.fabricNetns, 'link', 'set', 'br0', 'up');
       ip('-n', this.fabricNetns, 'link', 'set', 'lo', 'up');
-      for (const host of this.hosts) {
+      for (const [index, host] of this.hosts.entries()) {
         ip('netns', 'add', host.netns);
         ip('-n', host.netns, 'link', 'set', 'lo', 'up');
-        ip('-n', host.netns, 'link', 'add', 'br0', 'type', 'bridge');
+        // A fixed MAC, as a host's configured bridge has: one that follows its ports' would
+        // change as taps come and go (src/hosts/taps.ts gives nicmig's taps high MACs for
+        // bridges that have none; a tap made by hand here keeps the kernel's random one).
+        ip('-n', host.netns, 'link', 'add', 'br0', 'address', `02:00:00:00:${(index + 1).toString(16).padStart(2, '0')}:00`, 'type', 'bridge');
         ip('-n', host.netns, 'addr', 'add', `${host.address}/24`, 'dev', 'br0');
         ip('-n', host.netns, 'link', 'set', 'br0', 'up');
         this.link(host.netns, 'uplink', host.fabricPort);
