@@ -62,7 +62,8 @@ describe('inventory: unknown keys', () => {
     const docs = fs.readFileSync(path.join(process.cwd(), 'docs', 'configuration.md'), 'utf8');
     const yaml = /```yaml\n([\s\S]*?)```/.exec(docs)?.[1] as string;
     const inventory = parseInventory(yaml, FILE, {});
-    expect([...inventory.hosts.keys()]).toEqual(['hostA', 'hostB']);
+    expect([...inventory.hosts.keys()]).toEqual(['hostA', 'hostB', 'hostC']);
+    expect(inventory.hosts.get('hostC')?.qemuVersion).toBe('10.0');
     expect(inventory.vms.get('vm1')?.devices).toHaveLength(2);
   });
 });
