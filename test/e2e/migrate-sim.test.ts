@@ -24,12 +24,12 @@ describe('nicmig migrate between two simulated hosts (separate processes)', () =
 
   it('moves a running VM with a dirtying guest there and back, the same path as real QEMU', async () => {
     const there = await runCli(['migrate', 'vm1', 'hostB', '--json', '--config', config]);
-    expect(there.code).toBe(0);
+    if (there.code !== 0) throw new Error(`migrate vm1 hostB: exit ${there.code}\n${there.stdout}\n${there.stderr}`);
     expect(JSON.parse(there.stdout)).toMatchObject({ status: 'migrated', from: 'hostA', to: 'hostB', strategy: 'plain' });
     const status = JSON.parse((await runCli(['status', 'vm1', '--json', '--config', config])).stdout);
     expect(status.vms[0]).toMatchObject({ runsOn: 'hostB', placements: [{ host: 'hostB', status: 'running' }] });
     const back = await runCli(['migrate', 'vm1', 'hostA', '--json', '--config', config]);
-    expect(back.code).toBe(0);
+    if (back.code !== 0) throw new Error(`migrate vm1 hostA: exit ${back.code}\n${back.stdout}\n${back.stderr}`);
     expect(JSON.parse(back.stdout)).toMatchObject({ status: 'migrated', from: 'hostB', to: 'hostA' });
   });
 });
@@ -57,12 +57,12 @@ describe('nicmig migrate from a simulated QEMU 7.2 host to a 10.0 one (separate 
   it('moves vm1 (q35) to 10.0 on its 7.2 machine type, and back to 7.2 on it', async () => {
     expect(await versionAndMachine('hostA')).toBe('7.2 pc-q35-7.2-machine');
     const there = await runCli(['migrate', 'vm1', 'hostB', '--json', '--config', hosts.config]);
-    expect(there.code).toBe(0);
+    if (there.code !== 0) throw new Error(`migrate vm1 hostB: exit ${there.code}\n${there.stdout}\n${there.stderr}`);
     expect(JSON.parse(there.stdout)).toMatchObject({ status: 'migrated', from: 'hostA', to: 'hostB' });
     expect(await versionAndMachine('hostB')).toBe('10.0 pc-q35-7.2-machine');
     // Back to 7.2: the machine type was pinned, so it fits.
     const back = await runCli(['migrate', 'vm1', 'hostA', '--json', '--config', hosts.config]);
-    expect(back.code).toBe(0);
+    if (back.code !== 0) throw new Error(`migrate vm1 hostA: exit ${back.code}\n${back.stdout}\n${back.stderr}`);
     expect(await versionAndMachine('hostA')).toBe('7.2 pc-q35-7.2-machine');
   });
 });
