@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Records a real QEMU's `query-qmp-schema` (and `query-commands`, `query-version`) into
-// fixtures/qmp/schema/qemu-MAJOR.MINOR.json, which the simulator answers from.
+// Records a real QEMU's `query-qmp-schema` (and `query-commands`, `query-version`, and the
+// migration defaults and machine types the simulator presents: `query-migrate-capabilities`,
+// `query-migrate-parameters`, `query-machines`) into fixtures/qmp/schema/qemu-MAJOR.MINOR.json,
+// which the simulator answers from.
 //   node scripts/record-qmp-schema.js [qemu-binary] [output-dir]
 // It starts `BINARY -machine none -nodefaults -display none -S` with a QMP unix socket in a
-// temporary directory, negotiates, asks the three queries, and quits QEMU. The schema is the
-// binary's compiled-in QAPI schema: the machine and devices do not change it.
+// temporary directory, negotiates, asks the queries, and quits QEMU. The schema is the
+// binary's compiled-in QAPI schema: the machine and devices do not change it; neither do the
+// migration defaults of the newest machine types (no compat properties), nor the machine list.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -74,6 +77,9 @@ await execute('qmp_capabilities');
 const version = await execute('query-version');
 const commands = await execute('query-commands');
 const schema = await execute('query-qmp-schema');
+const migrateCapabilities = await execute('query-migrate-capabilities');
+const migrateParameters = await execute('query-migrate-parameters');
+const machines = await execute('query-machines');
 socket.write(JSON.stringify({ execute: 'quit' }));
 await exited;
 fs.rmSync(dir, { recursive: true, force: true });
@@ -85,11 +91,15 @@ const recording = {
     version: version.qemu,
     package: version.package,
     greetingCapabilities: greeting.QMP.capabilities,
-    how: 'scripts/record-qmp-schema.js: -machine none -nodefaults -display none -S; qmp_capabilities, query-version, query-commands, query-qmp-schema',
+    how: 'scripts/record-qmp-schema.js: -machine none -nodefaults -display none -S; qmp_capabilities, query-version, query-commands, query-qmp-schema, query-migrate-capabilities, query-migrate-parameters, query-machines',
   },
   commands: commands.map((command) => command.name).sort(),
+  migrateCapabilities: migrateCapabilities.map((entry) => entry.capability),
+  migrateParameters,
+  // By name, as `-machine help` sorts them; QEMU's own order is its hash table's.
+  machines: [...machines].sort((a, b) => a.name.localeCompare(b.name)),
   schema,
 };
 fs.mkdirSync(outDir, { recursive: true });
 fs.writeFileSync(path.join(outDir, name), `${JSON.stringify(recording)}\n`);
-process.stdout.write(`${path.join(outDir, name)}: ${schema.length} schema entries, ${commands.length} commands\n`);
+process.stdout.write(`${path.join(outDir, name)}: ${schema.length} schema entries, ${commands.length} commands, ${machines.length} machine types\n`);

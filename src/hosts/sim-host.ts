@@ -60,11 +60,20 @@ export class SimulatedHost implements HostHandle {
     return [];
   }
 
+  /**
+   * The host process's memory, PFs and the machine types its QEMU version offers; a host
+   * process presenting another QEMU version than the inventory says is a problem, named.
+   */
   async facts(): Promise<HostFacts> {
     const control = await SimHostClient.connect(this.config.runDir);
     try {
       const facts = await control.hostFacts();
-      return { memoryAvailableMiB: facts.memoryAvailableMiB, machines: null, pfs: facts.pfs };
+      const wanted = this.config.qemuVersion;
+      const problems =
+        wanted !== undefined && facts.qemuVersion !== undefined && facts.qemuVersion !== wanted
+          ? [`the inventory says ${this.name} is QEMU ${wanted} (hosts.${this.name}.qemuVersion) but its simulated host process (${this.config.runDir}) presents QEMU ${facts.qemuVersion}`]
+          : [];
+      return { memoryAvailableMiB: facts.memoryAvailableMiB, machines: facts.machines ?? null, pfs: facts.pfs, ...(problems.length > 0 ? { problems } : {}) };
     } finally {
       control.close();
     }

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_EXTENSION_PREFIX, EXTENSION_PREFIX_HINT, EXTENSION_PREFIX_PATTERN } from './extension-prefix.js';
+import { DEFAULT_SIM_QEMU_VERSION, SIM_QEMU_VERSIONS, simQemuVersionText, type SimQemuVersion } from './sim-qemu-version.js';
 import { closestKey, objectKeysAt } from './strict.js';
 import { interfaceNameProblem, tapInterfaceName, VmSpecSchema, type VmSpec } from './vm-spec.js';
 
@@ -46,8 +47,24 @@ const HostSchema = z.strictObject({
    * usual places (docs/configuration.md). nicmig passes it to QEMU as `helper=`.
    */
   bridgeHelper: z.string().min(1).optional(),
+  /**
+   * `kind: sim` only: the QEMU version the simulated host presents (`nicmig sim host
+   * --qemu-version`); default 7.2. A QEMU host is the version of its qemuBinary.
+   */
+  qemuVersion: z
+    .preprocess(
+      simQemuVersionText,
+      z.string().refine((text) => (SIM_QEMU_VERSIONS as readonly string[]).includes(text), {
+        error: (issue) => `unknown simulated QEMU version '${String(issue.input)}'; known: ${SIM_QEMU_VERSIONS.join(', ')}`,
+      }),
+    )
+    .optional(),
 });
-export type HostConfig = z.infer<typeof HostSchema> & { name: string };
+export type HostConfig = Omit<z.infer<typeof HostSchema>, 'qemuVersion'> & {
+  name: string;
+  /** The QEMU version a `kind: sim` host presents (7.2 unless the inventory says); absent for `kind: qemu`. */
+  qemuVersion?: SimQemuVersion;
+};
 
 export const InventorySchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
@@ -164,17 +181,24 @@ export function parseInventory(text: string, configPath: string, env: NodeJS.Pro
   }
   const base = path.dirname(configPath);
   const hosts = new Map<string, HostConfig>();
-  for (const [name, host] of Object.entries(parsed.data.hosts)) hosts.set(name, { ...host, name, runDir: path.resolve(base, host.runDir) });
+  const issues: string[] = [];
+  for (const [name, host] of Object.entries(parsed.data.hosts)) {
+    const { qemuVersion, ...rest } = host;
+    if (host.kind === 'qemu' && qemuVersion !== undefined) {
+      issues.push(`hosts.${name}.qemuVersion: only a kind: sim host takes qemuVersion; a kind: qemu host is the version of its qemuBinary`);
+    }
+    const simulated = host.kind === 'sim' ? { qemuVersion: (qemuVersion ?? DEFAULT_SIM_QEMU_VERSION) as SimQemuVersion } : {};
+    hosts.set(name, { ...rest, ...simulated, name, runDir: path.resolve(base, host.runDir) });
+  }
   const vms = new Map<string, VmSpec>();
-  const duplicates: string[] = [];
   parsed.data.vms.forEach((vm, index) => {
-    if (vms.has(vm.name)) duplicates.push(`vms[${index}].name: duplicate VM name '${vm.name}'`);
+    if (vms.has(vm.name)) issues.push(`vms[${index}].name: duplicate VM name '${vm.name}'`);
     const backend = vm.memoryBackend.type === 'file' ? { type: 'file' as const, path: path.resolve(base, vm.memoryBackend.path) } : vm.memoryBackend;
     vms.set(vm.name, { ...vm, memoryBackend: backend });
   });
-  duplicates.push(...tapNameIssues(parsed.data.vms, hosts));
-  if (duplicates.length > 0) {
-    throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${duplicates.join('\n  - ')}`, { details: { file: configPath, issues: duplicates } });
+  issues.push(...tapNameIssues(parsed.data.vms, hosts));
+  if (issues.length > 0) {
+    throw new ConfigError('CONFIG_INVALID', `${configPath}: invalid inventory:\n  - ${issues.join('\n  - ')}`, { details: { file: configPath, issues } });
   }
   return {
     file: configPath,

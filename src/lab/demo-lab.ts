@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseInventory, type Inventory } from '../inventory/inventory.js';
+import type { SimQemuVersion } from '../inventory/sim-qemu-version.js';
 import { hostsFromInventory } from '../hosts/hosts.js';
 import type { HostHandle } from '../migration/ports.js';
 import { SimHost } from '../sim/host.js';
@@ -28,6 +29,10 @@ export interface DemoLabOptions {
   migrationLink?: boolean;
   /** The simulated guest's iavf driver (ring length, queue pairs); the driver's defaults when absent. */
   guest?: GuestDriverOptions;
+  /** The QEMU version each host presents (its inventory entry's qemuVersion); 7.2 by default. */
+  qemuVersions?: Partial<Record<'hostA' | 'hostB', SimQemuVersion>>;
+  /** vm1's `machine` in the inventory; default q35. */
+  machine?: string;
   log?: (message: string) => void;
 }
 
@@ -105,9 +110,13 @@ export class DemoLab {
       `# nicmig demo lab: two simulated hosts`,
       `stateDir: ${JSON.stringify(path.join(dir, 'state'))}`,
       'hosts:',
-      ...HOSTS.map((name) => `  ${name}: {kind: sim, runDir: ${JSON.stringify(path.join(dir, name))}, migrationAddress: 127.0.0.1}`),
+      ...HOSTS.map((name) => {
+        const version = options.qemuVersions?.[name];
+        return `  ${name}: {kind: sim, runDir: ${JSON.stringify(path.join(dir, name))}, migrationAddress: 127.0.0.1${version ? `, qemuVersion: '${version}'` : ''}}`;
+      }),
       'vms:',
       `  - name: vm1`,
+      ...(options.machine ? [`    machine: ${JSON.stringify(options.machine)}`] : []),
       `    memoryMiB: ${memoryMiB}`,
       `    vcpus: 2`,
       ...(options.withVf === false
@@ -128,8 +137,10 @@ export class DemoLab {
         const pf = new SimPf({ host: name, name: DEMO_PF, numVfs: 8, vsiBase: 17 + index * 23, limits: options.limits?.[name] });
         await pf.connect(lab.fabric);
         lab.pfs.set(name, pf);
+        const version = lab.inventory.hosts.get(name)?.qemuVersion;
         const host = new SimHost({
           name,
+          ...(version ? { qemuVersion: version } : {}),
           dir: path.join(dir, name),
           dirtyPagesPerSecond: options.dirtyPagesPerSecond ?? 5000,
           log: options.log,

@@ -3,6 +3,7 @@
  * the VMs' `vfio-i40evf` devices, and its uplink is a port of a switch in another process
  * (`nicmig sim switch`), so VMs on several host processes share one network.
  */
+import type { SimQemuVersion } from '../inventory/sim-qemu-version.js';
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import { SimError } from '../sim/errors.js';
 import { SimHost } from '../sim/host.js';
@@ -24,6 +25,8 @@ export interface PfHostOptions {
   limits: KernelGeneration;
   /** the unix socket of the switch the PF's uplink plugs into; none: the PF is on no network */
   switchSocket?: string;
+  /** The QEMU version the host's VMs present; 7.2 by default. */
+  qemuVersion?: SimQemuVersion;
   log: (message: string) => void;
 }
 
@@ -60,6 +63,7 @@ export async function startPfHost(options: PfHostOptions): Promise<PfHost> {
   const host = new SimHost({
     name: options.name,
     dir: options.dir,
+    ...(options.qemuVersion ? { qemuVersion: options.qemuVersion } : {}),
     dirtyPagesPerSecond: options.dirtyPagesPerSecond,
     extensionPrefix,
     log: options.log,
@@ -75,9 +79,9 @@ export async function startPfHost(options: PfHostOptions): Promise<PfHost> {
         hint: 'is nicmig sim switch running on that socket?',
       });
     }
-    options.log(`host ${options.name}: PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on the switch ${options.switchSocket}`);
+    options.log(`host ${options.name}: QEMU ${host.profile.version}; PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on the switch ${options.switchSocket}`);
   } else {
-    options.log(`host ${options.name}: PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on no network`);
+    options.log(`host ${options.name}: QEMU ${host.profile.version}; PF ${pf.name} (${options.vfs} VFs, VSI ${pf.vsiBase}.., ${options.limits} kernel limits) on no network`);
   }
   const stop = async (): Promise<void> => {
     await host.stop();

@@ -41,7 +41,15 @@ export const PfFactsSchema = z.object({
   numQueuePairs: z.number().int().nullable(),
 });
 export type PfFacts = z.infer<typeof PfFactsSchema>;
-export const SimHostFactsSchema = z.object({ memoryAvailableMiB: z.number(), pfs: z.array(PfFactsSchema) });
+export const SimHostFactsSchema = z.object({
+  memoryAvailableMiB: z.number(),
+  pfs: z.array(PfFactsSchema),
+  /** The QEMU version the host's VMs present (`nicmig sim host --qemu-version`). */
+  qemuVersion: z.string().optional(),
+  /** Machine types and aliases its QEMU offers, as `-machine help` lists them. */
+  machines: z.array(z.string()).optional(),
+});
+export type SimHostFacts = z.infer<typeof SimHostFactsSchema>;
 
 export const ControlReplySchema = z.union([
   z.object({ id: z.unknown().optional(), ok: z.literal(true), vm: VmInfoSchema.optional(), vms: z.array(VmInfoSchema).optional(), facts: SimHostFactsSchema.optional() }),
@@ -53,6 +61,8 @@ export type ControlReply = z.infer<typeof ControlReplySchema>;
 export const HostManifestSchema = z.object({
   name: z.string(),
   pid: z.number(),
+  /** The QEMU version its VMs present. */
+  qemuVersion: z.string().optional(),
   control: z.string(),
   vms: z.array(VmInfoSchema),
 });

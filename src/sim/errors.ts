@@ -8,7 +8,8 @@ import { ExitCode, NicmigError, type NicmigErrorOptions } from '../errors.js';
  *    ├─ SIM_STREAM_BROKEN       the migration stream was malformed or ended early
  *    ├─ SIM_VM_EXISTS           start-vm with a name already in use
  *    ├─ SIM_VM_NOT_FOUND        stop-vm or a lookup of a VM that does not exist
- *    ├─ SIM_BAD_VM_SPEC         a VM spec did not validate                  (exit 3)
+ *    ├─ SIM_BAD_VM_SPEC         a VM spec did not validate, or its machine  (exit 3)
+ *    │                          type is not one of its QEMU version's
  *    ├─ SIM_CONTROL_FAILED      a control-socket request was refused
  *    └─ SIM_HOST_FAILED         the host could not start (socket dir, bind)
  */

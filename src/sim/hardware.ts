@@ -139,6 +139,9 @@ interface Block {
   offset: number;
 }
 
+/** Where the simulated process "maps" guest RAM, for x-query-ramblock's HVA column (10.0). */
+const SIMULATED_HVA_BASE = 0x7f0000000000;
+
 /** find_ram_offset() with nothing freed: each block after the last, aligned to 64 pages. */
 const RAM_OFFSET_ALIGN = 64 * 4 * KiB;
 
@@ -194,11 +197,16 @@ export class SimHardware {
     return placed.map((block, index) => ({ block, index })).sort((a, b) => b.block.max - a.block.max || a.index - b.index).map(({ block }) => block);
   }
 
-  /** x-query-ramblock's text (ram_block_format()). */
-  ramBlockTable(): string {
+  /**
+   * x-query-ramblock's text (ram_block_format()); `hostColumns` adds 10.0's HVA and RO: the
+   * host address is made up (a real one differs per run), guest RAM is `rw`, ROMs `ro`.
+   */
+  ramBlockTable(hostColumns = false): string {
     const column = (value: number) => `0x${value.toString(16).padStart(16, '0')}`;
-    const rows = this.blocks().map((block) => `${block.name.padStart(24)} ${'4 KiB'.padStart(8)}  ${column(block.offset)} ${column(block.used)} ${column(block.max)}\n`);
-    return `${'Block Name'.padStart(24)} ${'PSize'.padStart(8)}  ${'Offset'.padStart(18)} ${'Used'.padStart(18)} ${'Total'.padStart(18)}\n${rows.join('')}`;
+    const host = (block: Block) => (hostColumns ? ` ${column(SIMULATED_HVA_BASE + block.offset)}  ${block.name === 'mem' ? 'rw' : 'ro'}` : '');
+    const rows = this.blocks().map((block) => `${block.name.padStart(24)} ${'4 KiB'.padStart(8)}  ${column(block.offset)} ${column(block.used)} ${column(block.max)}${host(block)}\n`);
+    const header = `${'Block Name'.padStart(24)} ${'PSize'.padStart(8)}  ${'Offset'.padStart(18)} ${'Used'.padStart(18)} ${'Total'.padStart(18)}${hostColumns ? ` ${'HVA'.padStart(18)}  RO` : ''}`;
+    return `${header}\n${rows.join('')}`;
   }
 
   /** query-pci: the root bus. */

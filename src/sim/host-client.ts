@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { VmSpecSchema } from '../inventory/vm-spec.js';
-import { ControlReplySchema, HostManifestSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
+import { ControlReplySchema, HostManifestSchema, type ControlReply, type HostManifest, type SimHostFacts, type VmInfo } from './control-protocol.js';
 import { SimError } from './errors.js';
 import type { StartVmOptions } from './host.js';
 
@@ -65,7 +65,7 @@ export class SimHostClient {
     await this.request({ op: 'stop-vm', name });
   }
 
-  async hostFacts(): Promise<{ memoryAvailableMiB: number; pfs: PfFacts[] }> {
+  async hostFacts(): Promise<SimHostFacts> {
     const reply = await this.request({ op: 'host-facts' });
     if (!reply.facts) throw new SimError('SIM_CONTROL_FAILED', 'host-facts: no facts in the reply');
     return reply.facts;

@@ -3,10 +3,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_SIM_QEMU_VERSION, type SimQemuVersion } from '../inventory/sim-qemu-version.js';
 import { VmSpecSchema, type DeviceSpec, type VmSpec } from '../inventory/vm-spec.js';
 import { ControlRequestSchema, StartVmOptionsSchema, type ControlReply, type HostManifest, type PfFacts, type VmInfo } from './control-protocol.js';
 import type { SimDevice } from './device.js';
 import { SimError } from './errors.js';
+import { machineNames, simQemuProfile, type SimQemuProfile } from './qemu-profile.js';
 import type { MigrationTarget } from './stream/uri.js';
 import { SimVm } from './vm.js';
 
@@ -14,6 +16,8 @@ export type StartVmOptions = z.input<typeof StartVmOptionsSchema>;
 
 export interface SimHostOptions {
   name: string;
+  /** The QEMU version every VM of the host presents (qemu-profile.ts); 7.2 by default. */
+  qemuVersion?: SimQemuVersion;
   /** Sockets (`VM.qmp`, `host.sock`) and `host.json` go here. */
   dir: string;
   /** Default guest dirty rate for VMs started without one. */
@@ -36,6 +40,8 @@ export class SimHost {
   readonly vms = new Map<string, { vm: SimVm; spec: VmSpec }>();
   readonly controlPath: string;
   readonly manifestPath: string;
+  /** The QEMU its VMs are. */
+  readonly profile: SimQemuProfile;
   private control: net.Server | undefined;
   private readonly controlSockets = new Set<net.Socket>();
   private stopping = false;
@@ -47,6 +53,8 @@ export class SimHost {
     this.controlPath = path.join(options.dir, 'host.sock');
     this.manifestPath = path.join(options.dir, 'host.json');
     this.log = options.log ?? (() => undefined);
+    // Before anything starts: a version without a recording cannot be simulated.
+    this.profile = simQemuProfile(options.qemuVersion ?? DEFAULT_SIM_QEMU_VERSION);
   }
 
   /** Opens the control socket and writes the manifest. */
@@ -78,6 +86,7 @@ export class SimHost {
     const devices = spec.devices.flatMap((device) => this.options.deviceFactory?.(device, spec) ?? []);
     const vm = new SimVm({
       name: spec.name,
+      qemuVersion: this.profile.version,
       machine: spec.machine,
       memoryBytes: spec.memoryMiB * 1024 * 1024,
       memoryShared: spec.memoryBackend.type === 'file',
@@ -102,7 +111,7 @@ export class SimHost {
       if (!this.stopping) this.writeManifest();
     });
     this.writeManifest();
-    this.log(`host ${this.options.name}: started ${spec.name} (${spec.memoryMiB} MiB, ${vm.runState})`);
+    this.log(`host ${this.options.name}: started ${spec.name} (QEMU ${this.profile.version}, ${vm.machineType}, ${spec.memoryMiB} MiB, ${vm.runState})`);
     return this.info(vm, spec);
   }
 
@@ -143,7 +152,7 @@ export class SimHost {
   }
 
   private writeManifest(): void {
-    const manifest: HostManifest = { name: this.options.name, pid: process.pid, control: this.controlPath, vms: this.list() };
+    const manifest: HostManifest = { name: this.options.name, pid: process.pid, qemuVersion: this.profile.version, control: this.controlPath, vms: this.list() };
     const temporary = `${this.manifestPath}.tmp`;
     fs.writeFileSync(temporary, `${JSON.stringify(manifest, null, 2)}\n`);
     fs.renameSync(temporary, this.manifestPath);
@@ -189,7 +198,16 @@ export class SimHost {
         case 'list-vms':
           return { id, ok: true, vms: this.list() };
         case 'host-facts':
-          return { id, ok: true, facts: { memoryAvailableMiB: Math.floor(os.freemem() / (1024 * 1024)), pfs: this.options.pfFacts?.() ?? [] } };
+          return {
+            id,
+            ok: true,
+            facts: {
+              memoryAvailableMiB: Math.floor(os.freemem() / (1024 * 1024)),
+              pfs: this.options.pfFacts?.() ?? [],
+              qemuVersion: this.profile.version,
+              machines: machineNames(this.profile.machines),
+            },
+          };
       }
     } catch (error) {
       const code = error instanceof SimError ? error.code : error instanceof SyntaxError ? 'SIM_CONTROL_FAILED' : 'INTERNAL';

@@ -4,6 +4,8 @@
  * from QEMU. Pure.
  */
 
+export type IntegerWidth = 'uint8' | 'uint32' | 'uint64' | 'size';
+
 export type ArgType =
   | 'str'
   | 'bool'

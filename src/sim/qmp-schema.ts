@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ArgSpec, ArgType } from './qmp-args.js';
+import type { ArgSpec, ArgType, IntegerWidth } from './qmp-args.js';
 
 /**
  * The simulator's `query-qmp-schema`: the entries a real QEMU gives for the commands the
@@ -19,9 +19,24 @@ export interface SchemaEntry {
   [key: string]: unknown;
 }
 
+/** One machine type as `query-machines` reports it. */
+export interface RecordedMachine {
+  name: string;
+  alias?: string;
+  'is-default'?: boolean;
+  deprecated: boolean;
+  [key: string]: unknown;
+}
+
 export interface SchemaRecording {
   recorded: { version: { major: number; minor: number; micro: number }; package: string; how: string };
   commands: string[];
+  /** `query-migrate-capabilities`' names, in its order. */
+  migrateCapabilities?: string[];
+  /** `query-migrate-parameters` of a QEMU just started. */
+  migrateParameters?: Record<string, unknown>;
+  /** `query-machines`, by name. */
+  machines?: RecordedMachine[];
   schema: SchemaEntry[];
 }
 
@@ -120,4 +135,46 @@ export function extensionSchemaEntries(command: string, args: ArgSpec | undefine
   };
   const argType = objectType(args ?? {}, `${command}-arg`);
   return [{ name: command, 'meta-type': 'command', 'arg-type': argType, 'ret-type': 'any' }, ...entries];
+}
+
+/**
+ * The arguments of a recorded command as the simulator checks them (qmp-args.ts): names,
+ * order, optional members, enums, lists and objects from the schema. Introspection says `int`
+ * for every integer; `integerWidths` gives QAPI's width of a member by name where QEMU's error
+ * wording depends on it. An alternate (StrOrNull) is taken as its string; a union's variants
+ * are not modelled. Pure; throws when the recording has no such command.
+ */
+export function commandArgSpec(recording: SchemaRecording, command: string, integerWidths: Readonly<Record<string, IntegerWidth>> = {}): ArgSpec {
+  const byName = new Map(recording.schema.map((entry) => [entry.name, entry]));
+  const { major, minor } = recording.recorded.version;
+  const entry = (name: unknown, what: string): SchemaEntry => {
+    const found = typeof name === 'string' ? byName.get(name) : undefined;
+    if (!found) throw new Error(`the recorded schema of QEMU ${major}.${minor} has no ${what}`);
+    return found;
+  };
+  const argType = (typeName: string, member: string): ArgType => {
+    if (typeName === 'int') return integerWidths[member] ?? 'int';
+    if (typeName === 'str' || typeName === 'bool' || typeName === 'any') return typeName;
+    const type = entry(typeName, `type ${typeName} (of ${member})`);
+    switch (type['meta-type']) {
+      case 'enum':
+        return { enum: type.values as string[] };
+      case 'array':
+        return { list: argType(type['element-type'] as string, member) };
+      case 'object':
+        return { object: objectSpec(type) };
+      case 'alternate':
+        return 'str';
+      default:
+        return 'any';
+    }
+  };
+  const objectSpec = (type: SchemaEntry): ArgSpec =>
+    Object.fromEntries(
+      ((type.members ?? []) as { name: string; type: string; default?: unknown }[]).map((member) => [
+        member.name,
+        { type: argType(member.type, member.name), ...('default' in member ? { optional: true } : {}) },
+      ]),
+    );
+  return objectSpec(entry(entry(command, `command ${command}`)['arg-type'], `argument type of ${command}`));
 }

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { QemuJsonStream } from '../qmp/json-stream.js';
 import { formatQemuJson } from '../qmp/json-writer.js';
 import type { QmpCommandRegistry } from './qmp-registry.js';
-import { allowsOob, loadSchemaRecording } from './qmp-schema.js';
+import type { SimQemuProfile } from './qemu-profile.js';
+import { allowsOob } from './qmp-schema.js';
 import { QmpSession, type QmpGreetingVersion, type QmpSessionCommands, type SimEvent } from './qmp-session.js';
 
 /**
@@ -25,14 +26,14 @@ export class QmpServer {
     this.server = net.createServer((socket) => this.onConnection(socket));
   }
 
-  static async listen(path: string, registry: QmpCommandRegistry, version: QmpGreetingVersion): Promise<QmpServer> {
+  static async listen(path: string, registry: QmpCommandRegistry, profile: Pick<SimQemuProfile, 'greeting' | 'recording'>): Promise<QmpServer> {
     fs.rmSync(path, { force: true });
     const commands: QmpSessionCommands = {
       registry,
       // Which commands allow OOB is in the recorded schema of the QEMU being simulated.
-      allowsOob: (name) => allowsOob(loadSchemaRecording(version.qemu.major, version.qemu.minor), name),
+      allowsOob: (name) => allowsOob(profile.recording, name),
     };
-    const server = new QmpServer(path, commands, version);
+    const server = new QmpServer(path, commands, profile.greeting);
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.server.listen(path, () => {

@@ -3,10 +3,13 @@ import type { MigrationStatus, RunState } from '../qmp/schemas.js';
 import { DEFAULT_EXTENSION_PREFIX } from '../qmp/monitor.js';
 import type { SimDevice, SimDeviceContext } from './device.js';
 import { SimHardware, type SimNic } from './hardware.js';
-import { defaultMigrationParameters, MIGRATION_CAPABILITIES, type MigrationCapabilityName, type MigrationParameters } from './migration-config.js';
+import type { SimQemuVersion } from '../inventory/sim-qemu-version.js';
+import { SimError } from './errors.js';
+import type { MigrationParameters } from './migration-config.js';
+import { resolveMachine, similarMachines, simQemuProfile, type SimQemuProfile } from './qemu-profile.js';
 import { QmpCommandRegistry } from './qmp-registry.js';
 import { QmpServer } from './qmp-server.js';
-import { eventTimestamp, type QmpGreetingVersion, type SimEvent } from './qmp-session.js';
+import { eventTimestamp, type SimEvent } from './qmp-session.js';
 import { GuestRam } from './ram.js';
 import type { IncomingMigration } from './stream/destination.js';
 import type { OutgoingMigration } from './stream/source.js';
@@ -14,14 +17,10 @@ import type { MigrationTarget } from './stream/uri.js';
 import { registerStockCommands } from './vm-commands.js';
 import { CpuWorkload } from './workload.js';
 
-/** What the greeting and query-version report: QEMU 7.2, and a package that says what this is. */
-export const SIM_VERSION: QmpGreetingVersion = {
-  qemu: { micro: 0, minor: 2, major: 7 },
-  package: 'nicmig simulator (patched-QEMU model)',
-};
-
 export interface SimVmOptions {
   name: string;
+  /** The QEMU version this process presents (qemu-profile.ts); 7.2 by default. */
+  qemuVersion?: SimQemuVersion;
   memoryBytes: number;
   /** `-S`: start in prelaunch (or stay paused after an incoming migration). */
   paused?: boolean;
@@ -46,13 +45,6 @@ export interface SimVmOptions {
   connectMigration?: (target: MigrationTarget) => Promise<net.Socket>;
 }
 
-/** The machine type QEMU `major.minor` runs for `-machine <name>` (`q35` is `pc-q35-7.2` on 7.2). */
-export function resolveMachineType(name: string, version: { major: number; minor: number }): string {
-  if (name === 'q35') return `pc-q35-${version.major}.${version.minor}`;
-  if (name === 'pc') return `pc-i440fx-${version.major}.${version.minor}`;
-  return name;
-}
-
 export interface SimVmExit {
   code: number;
   reason: string;
@@ -64,6 +56,8 @@ export interface SimVmExit {
  */
 export class SimVm {
   readonly name: string;
+  /** The QEMU version it presents and what follows from it. */
+  readonly profile: SimQemuProfile;
   /** The resolved machine type (`qom-get /machine type` answers it with `-machine` appended). */
   readonly machineType: string;
   /** RAM blocks, PCI functions, devices: what query-memdev, x-query-ramblock, query-pci and qom-list report. */
@@ -71,8 +65,8 @@ export class SimVm {
   readonly ram: GuestRam;
   readonly registry: QmpCommandRegistry;
   readonly devices: SimDevice[];
-  readonly capabilities = new Map<MigrationCapabilityName, boolean>(MIGRATION_CAPABILITIES.map((name) => [name, false]));
-  parameters: MigrationParameters = defaultMigrationParameters();
+  readonly capabilities: Map<string, boolean>;
+  parameters: MigrationParameters;
   /** QEMU's `autostart`: false under -S; `cont`/`stop` during inmigrate flip it. */
   autostart: boolean;
   /** `-incoming defer` given and migrate-incoming not yet run. */
@@ -92,7 +86,19 @@ export class SimVm {
   constructor(options: SimVmOptions) {
     this.connectMigration = options.connectMigration;
     this.name = options.name;
-    this.machineType = resolveMachineType(options.machine ?? 'q35', SIM_VERSION.qemu);
+    this.profile = simQemuProfile(options.qemuVersion);
+    const machine = options.machine ?? 'q35';
+    const machineType = resolveMachine(this.profile.machines, machine);
+    // QEMU: "unsupported machine type", and the process ends before its monitor is up.
+    if (machineType === undefined) {
+      throw new SimError('SIM_BAD_VM_SPEC', `QEMU ${this.profile.version} has no machine type '${machine}' (VM ${options.name})`, {
+        details: { vm: options.name, machine, qemuVersion: this.profile.version },
+        hint: `it has ${similarMachines(this.profile.machines, machine).join(', ')}`,
+      });
+    }
+    this.machineType = machineType;
+    this.capabilities = new Map(this.profile.migration.capabilities.map((name) => [name, false]));
+    this.parameters = this.profile.migration.defaultParameters();
     this.hardware = new SimHardware({ machineType: this.machineType, memoryBytes: options.memoryBytes, memoryShared: options.memoryShared ?? false, nics: options.nics ?? [] });
     this.log = options.log ?? (() => undefined);
     this.ram = new GuestRam(options.memoryBytes);
@@ -117,7 +123,7 @@ export class SimVm {
 
   /** Opens the QMP monitor on a unix socket. */
   async listen(path: string): Promise<void> {
-    this.server = await QmpServer.listen(path, this.registry, SIM_VERSION);
+    this.server = await QmpServer.listen(path, this.registry, this.profile);
     this.listeners.add((event) => this.server?.event(event));
   }
 
@@ -137,7 +143,7 @@ export class SimVm {
     return this.exitValue !== undefined;
   }
 
-  capability(name: MigrationCapabilityName): boolean {
+  capability(name: string): boolean {
     return this.capabilities.get(name) ?? false;
   }
 

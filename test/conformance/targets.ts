@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QmpClient, type QmpClientOptions } from '../../src/qmp/client.js';
+import { DEFAULT_SIM_QEMU_VERSION, type SimQemuVersion } from '../../src/inventory/sim-qemu-version.js';
 import { SimVm } from '../../src/sim/vm.js';
-import { QemuHarness } from '../helpers/qemu.js';
+import { QEMU_BINARY, QemuHarness, type QemuBinary } from '../helpers/qemu.js';
 
 export interface TargetVmOptions {
   name: string;
@@ -41,16 +42,25 @@ export interface TargetVm {
   exitCode(): Promise<number | null>;
 }
 
-/** Where a scenario runs: real QEMU 7.2 processes, or simulated ones. */
+/** Where a scenario runs: real QEMU processes (7.2 or 10.0), or simulated ones of that version. */
 export interface ConformanceTarget {
   readonly kind: 'qemu' | 'sim';
+  /** Major.minor of the QEMU it is or presents. */
+  readonly version: string;
   start(options: TargetVmOptions): Promise<TargetVm>;
   cleanup(): Promise<void>;
 }
 
 export class QemuTarget implements ConformanceTarget {
   readonly kind = 'qemu';
-  private readonly harness = new QemuHarness('conformance');
+  readonly version: string;
+  private readonly harness: QemuHarness;
+
+  /** The system's QEMU 7.2 unless told which (qemuBinaries()). */
+  constructor(qemu: QemuBinary = { version: '7.2', binary: QEMU_BINARY }) {
+    this.version = qemu.version;
+    this.harness = new QemuHarness(`conformance-${qemu.version}`, qemu.binary);
+  }
 
   async start(options: TargetVmOptions): Promise<TargetVm> {
     const memoryMiB = options.memoryMiB ?? 64;
@@ -103,9 +113,13 @@ export class SimTarget implements ConformanceTarget {
   readonly vms: SimVm[] = [];
   private readonly clients: QmpClient[] = [];
 
+  /** Simulated QEMUs presenting `version` (7.2 by default). */
+  constructor(readonly version: SimQemuVersion = DEFAULT_SIM_QEMU_VERSION) {}
+
   async start(options: TargetVmOptions): Promise<TargetVm> {
     const vm = new SimVm({
       name: options.name,
+      qemuVersion: this.version,
       memoryBytes: (options.memoryMiB ?? 16) << 20,
       paused: Boolean(options.paused),
       incoming: Boolean(options.incoming),

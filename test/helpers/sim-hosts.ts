@@ -39,7 +39,8 @@ export class SimHostProcesses {
   }
 
   private async startHost(name: string, vms: string[]): Promise<void> {
-    const args = [NICMIG_BIN, 'sim', 'host', '--name', name, '--dir', path.join(this.dir, name), '--dirty-rate', '2000', ...vms.flatMap((vm) => ['--vm', vm])];
+    // With the inventory: the host takes its entry's qemuVersion, and vm1's spec from there.
+    const args = [NICMIG_BIN, 'sim', 'host', '--name', name, '--dir', path.join(this.dir, name), '--config', this.config, '--dirty-rate', '2000', ...vms.flatMap((vm) => ['--vm', vm])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.push(child);
     this.processes.set(name, child);

@@ -4,15 +4,19 @@ import { formatQemuJson } from '../../src/qmp/json-writer.js';
 import { RawQmpConnection } from '../conformance/raw-qmp.js';
 import { rawScenarios } from '../conformance/raw-scenarios.js';
 import { scenarios } from '../conformance/scenarios.js';
+import { SIM_QEMU_VERSIONS, type SimQemuVersion } from '../../src/inventory/sim-qemu-version.js';
+import { loadSchemaRecording } from '../../src/sim/qmp-schema.js';
 import { QemuTarget, SimTarget, type ConformanceTarget } from '../conformance/targets.js';
-import { describeWithQemu } from '../helpers/qemu.js';
+import { describeEachQemu, type QemuBinary } from '../helpers/qemu.js';
 
 jest.setTimeout(120_000);
 
 /**
- * The same QMP scenarios against real QEMU 7.2 and the simulator: every line of the
- * simulator's trace (statuses, events in order, error classes and descriptions) must equal
- * QEMU's. The simulator side always runs (and must complete); the comparison needs QEMU.
+ * The same QMP scenarios against real QEMU and the simulator presenting the same version, for
+ * each version (7.2 and 10.0; describeEachQemu: a missing one fails under CI=true): every line
+ * of the simulator's trace (statuses, events in order, error classes and descriptions) must
+ * equal QEMU's. The simulator side always runs, as each version (and must complete); the
+ * comparison needs QEMU.
  */
 const targets: ConformanceTarget[] = [];
 afterEach(async () => {
@@ -24,39 +28,49 @@ function track<T extends ConformanceTarget>(target: T): T {
   return target;
 }
 
-describe('conformance: the simulator runs every scenario', () => {
-  for (const scenario of scenarios) {
-    it(scenario.name, async () => {
-      const trace = await scenario.run(track(new SimTarget()));
-      expect(trace.lines.length).toBeGreaterThan(0);
-    });
-  }
-});
+/** The simulator presenting the version of `qemu` (a version the simulator does not know fails here). */
+function simulating(qemu: QemuBinary): SimTarget {
+  if (!(SIM_QEMU_VERSIONS as readonly string[]).includes(qemu.version)) throw new Error(`the simulator has no QEMU ${qemu.version}`);
+  return new SimTarget(qemu.version as SimQemuVersion);
+}
 
-describeWithQemu('conformance: simulator against real QEMU 7.2', () => {
+for (const version of SIM_QEMU_VERSIONS) {
+  describe(`conformance: the simulator runs every scenario (as QEMU ${version})`, () => {
+    for (const scenario of scenarios) {
+      it(scenario.name, async () => {
+        const trace = await scenario.run(track(new SimTarget(version)));
+        expect(trace.lines.length).toBeGreaterThan(0);
+      });
+    }
+  });
+}
+
+describeEachQemu('conformance: simulator against real QEMU', (qemu) => {
   for (const scenario of scenarios) {
-    it(scenario.name, async () => {
-      const real = await scenario.run(track(new QemuTarget()));
-      const simulated = await scenario.run(track(new SimTarget()));
+    it(`QEMU ${qemu.version}: ${scenario.name}`, async () => {
+      const real = await scenario.run(track(new QemuTarget(qemu)));
+      const simulated = await scenario.run(track(simulating(qemu)));
       expect(simulated.lines).toEqual(real.lines);
     });
   }
 });
 
-describe('conformance, raw protocol: the simulator runs every scenario', () => {
-  for (const scenario of rawScenarios) {
-    it(scenario.name, async () => {
-      const lines = await scenario.run(track(new SimTarget()));
-      expect(lines.length).toBeGreaterThan(1);
-    });
-  }
-});
+for (const version of SIM_QEMU_VERSIONS) {
+  describe(`conformance, raw protocol: the simulator runs every scenario (as QEMU ${version})`, () => {
+    for (const scenario of rawScenarios) {
+      it(scenario.name, async () => {
+        const lines = await scenario.run(track(new SimTarget(version)));
+        expect(lines.length).toBeGreaterThan(1);
+      });
+    }
+  });
+}
 
-describeWithQemu('conformance, raw protocol: simulator against real QEMU 7.2, byte for byte', () => {
+describeEachQemu('conformance, raw protocol: simulator against real QEMU, byte for byte', (qemu) => {
   for (const scenario of rawScenarios) {
-    it(scenario.name, async () => {
-      const real = await scenario.run(track(new QemuTarget()));
-      const simulated = await scenario.run(track(new SimTarget()));
+    it(`QEMU ${qemu.version}: ${scenario.name}`, async () => {
+      const real = await scenario.run(track(new QemuTarget(qemu)));
+      const simulated = await scenario.run(track(simulating(qemu)));
       expect(simulated).toEqual(real);
     });
   }
@@ -81,9 +95,9 @@ async function schemaOf(target: ConformanceTarget): Promise<{ entries: Map<strin
   }
 }
 
-describe('conformance, schema: the simulator tells the truth about itself', () => {
+describe.each(SIM_QEMU_VERSIONS.map((version) => [version]))('conformance, schema: the simulator tells the truth about itself (as QEMU %s)', (version) => {
   it('lists in query-qmp-schema exactly the commands it answers, with every type they reference', async () => {
-    const { entries, commands } = await schemaOf(track(new SimTarget()));
+    const { entries, commands } = await schemaOf(track(new SimTarget(version)));
     const schemaCommands = [...entries.values()].filter((text) => text.includes('"meta-type": "command"'));
     expect(schemaCommands.map((text) => (JSON.parse(text) as { name: string }).name).sort()).toEqual(commands);
     expect(commands).toEqual(expect.arrayContaining(['qmp_capabilities', 'query-qmp-schema', 'query-status', 'migrate']));
@@ -95,12 +109,16 @@ describe('conformance, schema: the simulator tells the truth about itself', () =
   });
 });
 
-describeWithQemu('conformance, schema: simulator against real QEMU 7.2', () => {
-  it("gives QEMU's own schema entry, byte for byte, for everything it lists", async () => {
-    const real = await schemaOf(track(new QemuTarget()));
-    const simulated = await schemaOf(track(new SimTarget()));
-    expect(real.entries.size).toBe(1051);
-    expect(real.commands).toHaveLength(216);
+describeEachQemu('conformance, schema: simulator against real QEMU', (qemu) => {
+  it(`QEMU ${qemu.version}: gives QEMU's own schema entry, byte for byte, for everything it lists; the recording is this QEMU's`, async () => {
+    const real = await schemaOf(track(new QemuTarget(qemu)));
+    const simulated = await schemaOf(track(simulating(qemu)));
+    // The recording the simulator answers from is the installed QEMU's, entry for entry.
+    const [major, minor] = qemu.version.split('.').map(Number) as [number, number];
+    const recording = loadSchemaRecording(major, minor);
+    expect(real.entries.size).toBe(recording.schema.length);
+    expect(real.commands).toEqual(recording.commands);
+    for (const entry of recording.schema) expect(real.entries.get(entry.name)).toBe(formatQemuJson(entry));
     for (const [name, text] of simulated.entries) expect(text).toBe(real.entries.get(name));
     for (const name of simulated.commands) expect(real.commands).toContain(name);
   });
@@ -125,18 +143,18 @@ async function unparsedThroughClient(target: ConformanceTarget): Promise<string[
   return lines;
 }
 
-describe("the client's raw path on the simulator", () => {
+describe.each(SIM_QEMU_VERSIONS.map((version) => [version]))("the client's raw path on the simulator (as QEMU %s)", (version) => {
   it('fails a command QEMU cannot parse at once, with its parse error', async () => {
-    const lines = await unparsedThroughClient(track(new SimTarget()));
+    const lines = await unparsedThroughClient(track(new SimTarget(version)));
     expect(lines[0]).toBe("raw: GenericError: JSON parse error, invalid keyword 'foo'");
   });
 });
 
-describeWithQemu("the client's raw path against real QEMU 7.2", () => {
-  it('fails a command QEMU cannot parse at once, with its parse error, as on the simulator', async () => {
-    const real = await unparsedThroughClient(track(new QemuTarget()));
+describeEachQemu("the client's raw path against real QEMU", (qemu) => {
+  it(`QEMU ${qemu.version}: fails a command QEMU cannot parse at once, with its parse error, as on the simulator`, async () => {
+    const real = await unparsedThroughClient(track(new QemuTarget(qemu)));
     expect(real[0]).toBe("raw: GenericError: JSON parse error, invalid keyword 'foo'");
     expect(real.at(-1)).toBe('settled without waiting for a deadline: true');
-    expect(await unparsedThroughClient(track(new SimTarget()))).toEqual(real);
+    expect(await unparsedThroughClient(track(simulating(qemu)))).toEqual(real);
   });
 });

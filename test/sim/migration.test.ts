@@ -34,11 +34,11 @@ async function start(options: SimVmOptions): Promise<{ vm: SimVm; monitor: QemuM
 }
 
 /** A destination listening on a free port, and a source with the given capabilities. */
-async function pair(source: Partial<SimVmOptions>, destination: Partial<SimVmOptions>, capabilities: Record<string, boolean>) {
+async function pair(source: Partial<SimVmOptions>, destination: Partial<SimVmOptions>, capabilities: Record<string, boolean>, incoming: { exitOnError?: boolean } = {}) {
   const dst = await start({ name: 'destination', memoryBytes: 32 << 20, paused: true, incoming: true, ...destination });
   const src = await start({ name: 'source', memoryBytes: 32 << 20, fillRandom: true, ...source });
   await dst.monitor.migrateSetCapabilities({ events: true, ...capabilities });
-  await dst.monitor.migrateIncoming('tcp:127.0.0.1:0');
+  await dst.monitor.migrateIncoming('tcp:127.0.0.1:0', incoming);
   const info = (await dst.monitor.queryMigrate()) as Record<string, unknown>;
   const port = Number((info['socket-address'] as { port: string }[])[0]?.port);
   await src.monitor.migrateSetCapabilities({ events: true, ...capabilities });
@@ -146,6 +146,37 @@ describe('migration between two simulated QEMUs', () => {
     const info = await src.monitor.queryMigrate();
     expect(info['error-desc']).toMatch(/vf0.*VF state does not fit this PF/);
     expect(await src.monitor.queryStatus()).toMatchObject({ status: 'running' });
+  });
+
+  it('QEMU 10.0, migrate-incoming exit-on-error false: a device refusing its state leaves the destination alive, failed, with its error', async () => {
+    const log: string[] = [];
+    const { src, dst, uri } = await pair(
+      { qemuVersion: '10.0', devices: [new DmaDevice('vf0', true)] },
+      { qemuVersion: '10.0', devices: [new DmaDevice('vf0', false, true)], log: (message) => log.push(message) },
+      { 'return-path': true },
+      { exitOnError: false },
+    );
+    const sourceDone = done(src.monitor);
+    const destinationDone = done(dst.monitor);
+    await src.monitor.migrate(uri);
+    expect((await sourceDone).data?.status).toBe('failed');
+    expect((await destinationDone).data?.status).toBe('failed');
+    expect(dst.vm.hasExited).toBe(false);
+    const info = await dst.monitor.queryMigrate();
+    expect(info).toMatchObject({ status: 'failed' });
+    // As QEMU 10.0: the errno in error-desc, the why in the log (QEMU's stderr).
+    expect(info['error-desc']).toBe('load of migration failed: Invalid argument');
+    expect(log.join('\n')).toMatch(/incoming migration failed: .*vf0.*VF state does not fit this PF/);
+    expect(await dst.monitor.queryStatus()).toMatchObject({ status: 'inmigrate', running: false });
+    // The orchestrator removes it: quit works as on any QEMU.
+    await dst.monitor.quitAndWait({ quitTimeoutMs: 5000 });
+    expect((await dst.vm.exited).code).toBe(0);
+  });
+
+  it('QEMU 7.2 refuses exit-on-error as an unexpected argument', async () => {
+    const dst = await start({ name: 'destination', memoryBytes: 16 << 20, paused: true, incoming: true });
+    await expect(dst.monitor.migrateIncoming('tcp:127.0.0.1:0', { exitOnError: false })).rejects.toMatchObject({ errorClass: 'GenericError', desc: "Parameter 'exit-on-error' is unexpected" });
+    expect(await dst.monitor.queryStatus()).toMatchObject({ status: 'inmigrate' });
   });
 
   it('without return-path the source completes even though the destination refused (as QEMU)', async () => {

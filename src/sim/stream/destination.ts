@@ -5,12 +5,21 @@ import type { SimVm } from '../vm.js';
 import type { MigrationTarget } from './uri.js';
 import { encodeLoaded, encodeRefused, StreamDecoder, type StreamItem } from './wire.js';
 
-class LoadFailure extends Error {}
+/** Why a load failed (QEMU's error_report on stderr) and the errno qemu_loadvm_state() returns. */
+class LoadFailure extends Error {
+  constructor(
+    message: string,
+    readonly errno = 'Invalid argument',
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The destination side (`-incoming defer` + `migrate-incoming`): listens, accepts one
  * connection, rebuilds RAM and device state from the stream, then runs or stays paused.
- * Any failure ends the VM process with exit code 1, as QEMU 7.2 does.
+ * Any failure ends the VM process with exit code 1, as QEMU 7.2 does; with `exit-on-error`
+ * false (QEMU 9.1+) the process stays, the migration `failed` with the error as `error-desc`.
  */
 export class IncomingMigration {
   status: MigrationStatus = 'none';
@@ -22,9 +31,13 @@ export class IncomingMigration {
   private sourceWasRunning = true;
   private failed = false;
   private aborted = false;
+  private errorDesc: string | undefined;
   pagesLoaded = 0;
 
-  constructor(private readonly vm: SimVm) {}
+  constructor(
+    private readonly vm: SimVm,
+    private readonly options: { exitOnError: boolean } = { exitOnError: true },
+  ) {}
 
   async listen(target: MigrationTarget): Promise<void> {
     const server = net.createServer((socket) => this.accept(socket));
@@ -45,13 +58,26 @@ export class IncomingMigration {
     } else if (target.kind === 'unix') {
       this.socketAddress = [{ path: target.path, type: 'unix' }];
     }
-    // qemu_start_incoming_migration() sends `setup` itself, not through the state machine:
-    // the incoming state stays `none` until a source connects.
-    for (const device of this.vm.devices) device.onMigrationStatus?.('setup', 'destination');
-    this.vm.emitEvent('MIGRATION', { status: 'setup' });
+    // 10.0: the incoming state moves to `setup` (event with the `events` capability only);
+    // 7.2 sent its event before it looked at the URI (announceSetup).
+    if (this.vm.profile.incomingSetupIsAState) this.setStatus('setup');
+  }
+
+  /**
+   * QEMU 7.2's qemu_start_incoming_migration() sends `setup` itself, before it parses the URI
+   * and not through the state machine: the event goes out even for a URI it then refuses, with
+   * or without the `events` capability, and the incoming state stays `none` until a source
+   * connects.
+   */
+  static announceSetup(vm: SimVm): void {
+    if (vm.profile.incomingSetupIsAState) return;
+    for (const device of vm.devices) device.onMigrationStatus?.('setup', 'destination');
+    vm.emitEvent('MIGRATION', { status: 'setup' });
   }
 
   info(): Record<string, unknown> {
+    // A failed incoming migration (10.0, exit-on-error false) reports its error, no address.
+    if (this.status === 'failed') return { status: 'failed', ...(this.errorDesc === undefined ? {} : { 'error-desc': this.errorDesc }) };
     const address = this.socketAddress && this.status !== 'completed' ? { 'socket-address': this.socketAddress } : {};
     return this.status === 'none' ? address : { status: this.status, ...address };
   }
@@ -92,7 +118,7 @@ export class IncomingMigration {
     });
     socket.on('close', () => {
       this.work = this.work.then(() => {
-        if (!this.decoder.complete) this.fail(new LoadFailure('load of migration failed: Input/output error'));
+        if (!this.decoder.complete) this.fail(new LoadFailure('load of migration failed: Input/output error', 'Input/output error'));
       });
     });
   }
@@ -161,8 +187,10 @@ export class IncomingMigration {
     this.vm.log(`vm ${this.vm.name}: incoming migration failed: ${message}`);
     if (this.vm.capability('return-path') && this.socket && !this.socket.destroyed) this.socket.end(encodeRefused(message));
     else this.socket?.destroy();
+    // QEMU's error-desc names only the errno; the why went to its stderr (here: the log).
+    this.errorDesc = `load of migration failed: ${error instanceof LoadFailure ? error.errno : 'Invalid argument'}`;
     this.setStatus('failed');
-    // QEMU: error_report() and exit(EXIT_FAILURE).
-    void this.vm.exit(1, `load of migration failed: ${message}`);
+    // QEMU: error_report() and exit(EXIT_FAILURE), unless exit-on-error was false.
+    if (this.options.exitOnError) void this.vm.exit(1, `load of migration failed: ${message}`);
   }
 }

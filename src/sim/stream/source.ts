@@ -144,7 +144,13 @@ export class OutgoingMigration {
     }
   }
 
+  /** MigrationStats as the simulated version has it (10.0 has no `skipped`). */
   private ramInfo(): Record<string, unknown> {
+    const members = this.vm.profile.ramStatsMembers;
+    return Object.fromEntries(Object.entries(this.allRamCounters()).filter(([name]) => members.has(name)));
+  }
+
+  private allRamCounters(): Record<string, unknown> {
     return {
       transferred: this.transferred,
       remaining: this.pendingCount * PAGE_SIZE,
@@ -237,6 +243,9 @@ export class OutgoingMigration {
       this.setStatus('pre-switchover');
       await resumed;
       this.checkStop();
+      this.setStatus('device');
+    } else if (this.vm.profile.deviceStateWithoutPause) {
+      // 10.0 passes through `device` whether or not it paused before it.
       this.setStatus('device');
     }
     for (const device of this.vm.devices) await device.beforeFinalSync?.();

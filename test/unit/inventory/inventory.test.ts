@@ -55,14 +55,15 @@ describe('inventory: unknown keys', () => {
 
   it('lists the known keys when nothing is close', () => {
     const error = failure([...HOSTS.slice(0, 2), '    color: blue', ''].join('\n').replace('{runDir: /run/a}', '\n    runDir: /run/a'));
-    expect(error.message).toMatch(/unknown key 'color' in hosts\.hostA \(known keys: kind, migrationAddress, runDir, qemuBinary, accel, netns, bridgeHelper\)/);
+    expect(error.message).toMatch(/unknown key 'color' in hosts\.hostA \(known keys: kind, migrationAddress, runDir, qemuBinary, accel, netns, bridgeHelper, qemuVersion\)/);
   });
 
   it('accepts every key the documentation shows', () => {
     const docs = fs.readFileSync(path.join(process.cwd(), 'docs', 'configuration.md'), 'utf8');
     const yaml = /```yaml\n([\s\S]*?)```/.exec(docs)?.[1] as string;
     const inventory = parseInventory(yaml, FILE, {});
-    expect([...inventory.hosts.keys()]).toEqual(['hostA', 'hostB']);
+    expect([...inventory.hosts.keys()]).toEqual(['hostA', 'hostB', 'hostC']);
+    expect(inventory.hosts.get('hostC')?.qemuVersion).toBe('10.0');
     expect(inventory.vms.get('vm1')?.devices).toHaveLength(2);
   });
 });
@@ -122,5 +123,31 @@ describe('closest key', () => {
     expect(closestKey('vcpu', ['vcpus', 'name'])).toBe('vcpus');
     expect(closestKey('zzzzzz', ['runDir', 'kind'])).toBeUndefined();
     expect(closestKey('x', [])).toBeUndefined();
+  });
+});
+
+describe('inventory: the QEMU version of a simulated host', () => {
+  const hosts = (hostA: string) => ['hosts:', `  hostA: {${hostA}}`, '  hostB: {kind: sim, runDir: /run/b}', ''].join('\n');
+
+  it('is 7.2 unless told; 10.0 as YAML reads it (the number 10) or quoted', () => {
+    expect(parseInventory(hosts('kind: sim, runDir: /run/a'), FILE, {}).hosts.get('hostA')?.qemuVersion).toBe('7.2');
+    expect(parseInventory(hosts('kind: sim, runDir: /run/a, qemuVersion: 10.0'), FILE, {}).hosts.get('hostA')?.qemuVersion).toBe('10.0');
+    expect(parseInventory(hosts("kind: sim, runDir: /run/a, qemuVersion: '10.0'"), FILE, {}).hosts.get('hostA')?.qemuVersion).toBe('10.0');
+    expect(parseInventory(hosts('kind: sim, runDir: /run/a, qemuVersion: 7.2'), FILE, {}).hosts.get('hostA')?.qemuVersion).toBe('7.2');
+  });
+
+  it('refuses a version the simulator does not know, naming it, where, and the known ones', () => {
+    const error = failure(hosts('kind: sim, runDir: /run/a, qemuVersion: 9.2'));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.exitCode).toBe(3);
+    expect(error.message).toContain("hosts.hostA.qemuVersion: unknown simulated QEMU version '9.2'; known: 7.2, 10.0");
+    expect(failure(hosts("kind: sim, runDir: /run/a, qemuVersion: 'ten'")).message).toContain("hosts.hostA.qemuVersion: unknown simulated QEMU version 'ten'; known: 7.2, 10.0");
+  });
+
+  it('is refused on a QEMU host, whose version is its binary', () => {
+    const error = failure(hosts('kind: qemu, runDir: /run/a, qemuVersion: 10.0'));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.message).toContain('hosts.hostA.qemuVersion: only a kind: sim host takes qemuVersion');
+    expect(parseInventory(hosts('kind: qemu, runDir: /run/a'), FILE, {}).hosts.get('hostA')?.qemuVersion).toBeUndefined();
   });
 });
