@@ -201,7 +201,7 @@ describe('nicmig migrate between simulated hosts: bad values and signals', () =>
     hosts = new SimHostProcesses(`e2e-ipv6-${process.pid}`, { hostA: "migrationAddress: '::1'", hostB: "migrationAddress: '[::1]'" });
     await hosts.start();
     const there = await runCli(['migrate', 'vm1', 'hostB', '--json', '--config', hosts.config]);
-    expect(there.code).toBe(0);
+    if (there.code !== 0) throw new Error(`migrate vm1 hostB: exit ${there.code}\n${there.stdout}\n${there.stderr}`);
     expect(JSON.parse(there.stdout)).toMatchObject({ status: 'migrated', from: 'hostA', to: 'hostB' });
     const [journal] = journalsIn(stateDir());
     const precopy = readJournal(journal as string).records.find((record) => record.event === 'precopy-starting');
