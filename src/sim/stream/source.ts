@@ -266,7 +266,7 @@ export class OutgoingMigration {
           this.returnWaiter = { resolve, reject };
         })
       : undefined;
-    await this.write(tailBytes, socketError);
+    await this.writeLast(tailBytes, socketError);
     if (returnPath) await returnPath;
     this.checkStop();
     const now = performance.now();
@@ -375,6 +375,25 @@ export class OutgoingMigration {
     await yieldToEventLoop();
     this.checkStop();
     if (socket.destroyed) this.failIfClosed(socketError());
+  }
+
+  /**
+   * The stream's last bytes (devices, run state, EOF): done once the kernel took them, as QEMU's
+   * final qemu_fflush() is. The destination may load them and close its end at once; a close
+   * after that is the destination finishing, not a failed write (without the return path the
+   * source cannot tell more, nor does QEMU).
+   */
+  private async writeLast(data: Buffer, socketError: () => NodeJS.ErrnoException | undefined): Promise<void> {
+    const socket = this.socket;
+    if (!socket) throw new StreamFailure('no migration connection');
+    if (socket.destroyed) this.failIfClosed(socketError());
+    await new Promise<void>((resolve, reject) => {
+      socket.write(data, (error) => (error ? reject(new StreamFailure(`Unable to write to socket: ${errnoText(error as NodeJS.ErrnoException)}`)) : resolve()));
+    }).catch((error: unknown) => {
+      this.checkStop();
+      throw error;
+    });
+    this.checkStop();
   }
 
   private failIfClosed(error: NodeJS.ErrnoException | undefined): never {
