@@ -128,8 +128,6 @@ interface Endpoints {
 /** preflight -> everything after it. */
 interface Checked extends Endpoints {
   sourceWasRunning: boolean;
-  /** The source's resolved machine type (`pc-q35-7.2`), when its QEMU tells. */
-  machineType: string | undefined;
   /** What the destination is started with (the machine type, the source's command line)... */
   incoming: IncomingOptions;
   /** ...and how the destination host builds it from that. */
@@ -407,7 +405,7 @@ export class Migration {
     const destination = await this.planDestination(endpoints, machineType, reasons);
     if (reasons.length > 0 || !destination.plan) throw new PreflightError(reasons, destination.refusal ? { cause: destination.refusal } : {});
     for (const message of preflightWarnings) this.deps.onEvent({ type: 'warning', message });
-    return { ...endpoints, preflightWarnings, sourceCapabilities: capabilities, sourceWasRunning: status.status === 'running', machineType, incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
+    return { ...endpoints, preflightWarnings, sourceCapabilities: capabilities, sourceWasRunning: status.status === 'running', incoming: destination.incoming, destinationPlan: destination.plan, sourceHardware };
   }
 
   /**
@@ -441,7 +439,7 @@ export class Migration {
         to: this.request.to,
         strategy: this.strategy.name,
         sourceWasRunning: checked.sourceWasRunning,
-        machineType: checked.machineType ?? null,
+        machineType: checked.sourceHardware.machineType ?? null,
         options: this.options,
       },
       this.deps.journalOptions,
