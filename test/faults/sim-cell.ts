@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DemoLab } from '../../src/lab/demo-lab.js';
+import { DEMO_MAC, DEMO_PF, DemoLab } from '../../src/lab/demo-lab.js';
+import { BROADCAST_MAC, EtherType, encodeFrame } from '../../src/sim/network/frame.js';
 import type { Phase } from '../../src/migration/events.js';
 import { readJournal, TERMINAL_EVENTS } from '../../src/migration/journal.js';
 import { DEFAULT_MIGRATION_OPTIONS, Migration, type FaultPoint, type MigrationOptions } from '../../src/migration/orchestrator.js';
@@ -153,6 +154,18 @@ export async function runSimCell(label: string, fault: SimCellFault, journalDir:
     check(vm?.ram.read(vm.ram.size - PATTERN_BYTES, PATTERN_BYTES).equals(pattern), 'its RAM is intact');
     const device = lab.device(where);
     check(device?.vf.quiesced === false, 'its VF is not quiesced');
+    // The network finds the guest on its new host from a frame the guest's MAC sends there:
+    // nicmig's announce, or else the guest's own next frame. Where nicmig could not announce
+    // (the announce failed, a warning), what the switch learns depends on whether the guest had
+    // frames queued when it stopped: the guest sends one of its own here, as any running guest
+    // soon does (ARP), so the check below is of the VF, not of that race.
+    const guestPort = `${where}/${DEMO_PF}`;
+    if (lab.fabric.lookup(DEMO_MAC) !== guestPort) {
+      const announced = journals.some((name) => readJournal(path.join(journalDir, name)).records.some((r) => r.event === 'announced'));
+      check(!announced, `the switch still sends ${DEMO_MAC} to ${String(lab.fabric.lookup(DEMO_MAC))} though nicmig recorded it announced on ${where}`);
+      const arp = encodeFrame({ dst: BROADCAST_MAC, src: DEMO_MAC, vlan: null, etherType: EtherType.ARP, payload: Buffer.alloc(28) });
+      check(device?.guest?.transmit(arp), 'the guest could send a frame of its own');
+    }
     // Traffic both ways through the VF: the guest's driver has it up (again, after a reset).
     await lab.trafficFlowing(50);
     check(device?.vf.state.active === true, 'its VF is active');
